@@ -1,0 +1,317 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use tokio::sync::{Notify, Semaphore};
+use tracing::Instrument;
+
+use crate::config::OutboxSettings;
+use crate::metrics::Metrics;
+use crate::protocol::ack::{read_peer_answer, PeerAnswer};
+use crate::protocol::signing::Signer;
+use crate::store::{now_ms, AttemptRecord, ClaimedCallback, DeliveryOutcome, Store};
+
+#[derive(Clone)]
+pub struct OutboxWorker {
+    store: Store,
+    http: reqwest::Client,
+    signer: Signer,
+    settings: OutboxSettings,
+    metrics: Metrics,
+    wakeup: Arc<Notify>,
+    /// Who holds a lease: unique per process, so a replica never records another's attempt.
+    owner: String,
+}
+
+/// The delay before attempt `attempts + 1`: `initial * 2^(attempts-1)`, capped, with the upper
+/// half jittered so that retries from many callbacks do not arrive together.
+pub fn backoff_ms(attempts: i64, initial_ms: u64, max_ms: u64, jitter: f64) -> u64 {
+    let exponent = (attempts.max(1) - 1).min(30) as u32;
+    let delay = initial_ms.saturating_mul(1u64 << exponent).min(max_ms);
+    let half = delay / 2;
+    half + (half as f64 * jitter.clamp(0.0, 1.0)) as u64
+}
+
+/// What an HTTP answer means for a callback.
+pub fn classify(status: Option<u16>, body: &[u8]) -> Classified {
+    let Some(status) = status else {
+        return Classified::Retry;
+    };
+    match read_peer_answer(body) {
+        PeerAnswer::Ack if (200..300).contains(&status) => Classified::Delivered,
+        PeerAnswer::Nack { code, message } if status < 500 => Classified::Nacked { code, message },
+        _ if status >= 500 || status == 408 || status == 429 => Classified::Retry,
+        _ if (200..300).contains(&status) => Classified::Retry,
+        _ => Classified::Failed,
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Classified {
+    Delivered,
+    Nacked {
+        code: Option<String>,
+        message: Option<String>,
+    },
+    Retry,
+    Failed,
+}
+
+impl OutboxWorker {
+    pub fn new(
+        store: Store,
+        http: reqwest::Client,
+        signer: Signer,
+        settings: OutboxSettings,
+        metrics: Metrics,
+        wakeup: Arc<Notify>,
+    ) -> Self {
+        let owner = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4());
+        Self {
+            store,
+            http,
+            signer,
+            settings,
+            metrics,
+            wakeup,
+            owner,
+        }
+    }
+
+    /// Delivers callbacks until the process ends.
+    pub async fn run(self) {
+        let permits = Arc::new(Semaphore::new(self.settings.concurrency));
+        let poll = Duration::from_millis(self.settings.poll_interval_ms);
+        loop {
+            let free = permits.available_permits();
+            let mut claimed = 0;
+            if free > 0 {
+                let lease_until = now_ms() + self.settings.timeout_ms as i64 + 10_000;
+                match self
+                    .store
+                    .claim_due_callbacks(&self.owner, lease_until, free.min(128) as i64)
+                    .await
+                {
+                    Ok(due) => {
+                        claimed = due.len();
+                        for callback in due {
+                            let permit = permits
+                                .clone()
+                                .acquire_owned()
+                                .await
+                                .expect("semaphore never closes");
+                            let worker = self.clone();
+                            tokio::spawn(async move {
+                                worker.deliver(callback).await;
+                                drop(permit);
+                                worker.wakeup.notify_one();
+                            });
+                        }
+                    }
+                    Err(error) => tracing::warn!(error = %error, "cannot claim callbacks"),
+                }
+            }
+            if claimed == 0 || permits.available_permits() == 0 {
+                tokio::select! {
+                    _ = self.wakeup.notified() => {}
+                    _ = tokio::time::sleep(poll) => {}
+                }
+            }
+        }
+    }
+
+    /// One attempt at one callback.
+    pub async fn deliver(&self, callback: ClaimedCallback) {
+        let span = tracing::info_span!(
+            "callback",
+            beckn.action = %callback.action,
+            beckn.transaction_id = %callback.transaction_id,
+            beckn.message_id = %callback.message_id,
+            bap.id = %callback.bap_id,
+        );
+        self.attempt(callback).instrument(span).await
+    }
+
+    async fn attempt(&self, callback: ClaimedCallback) {
+        let started_at = now_ms();
+        if started_at > callback.deadline_at {
+            let reason = "its ttl ran out before it could be delivered".to_owned();
+            let attempt = AttemptRecord {
+                started_at,
+                authorization: String::new(),
+                http_status: None,
+                response_body: None,
+                error: Some(reason.clone()),
+            };
+            self.finish(&callback, &attempt, DeliveryOutcome::Dead { reason })
+                .await;
+            return;
+        }
+        let created = (started_at / 1000) as u64;
+        let authorization = self.signer.authorization(
+            &callback.body,
+            created,
+            created + self.settings.signature_validity_secs,
+        );
+        let result = self
+            .http
+            .post(&callback.url)
+            .timeout(Duration::from_millis(self.settings.timeout_ms))
+            .header("Content-Type", "application/json")
+            .header("Authorization", &authorization)
+            .body(callback.body.clone())
+            .send()
+            .await;
+        let (status, response_body, error) = match result {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                match response.bytes().await {
+                    Ok(bytes) => (Some(status), Some(bytes.to_vec()), None),
+                    Err(e) => (
+                        Some(status),
+                        None,
+                        Some(format!("reading the answer failed: {e}")),
+                    ),
+                }
+            }
+            Err(e) => (None, None, Some(describe(&e))),
+        };
+        let classified = if error.is_some() && status.is_none() {
+            Classified::Retry
+        } else {
+            classify(status, response_body.as_deref().unwrap_or_default())
+        };
+        let response_text = response_body
+            .as_deref()
+            .map(|b| String::from_utf8_lossy(&b[..b.len().min(4096)]).into_owned());
+        let outcome = match classified {
+            Classified::Delivered => DeliveryOutcome::Delivered,
+            Classified::Nacked { code, message } => DeliveryOutcome::Nacked { code, message },
+            Classified::Failed => DeliveryOutcome::Failed {
+                reason: format!(
+                    "the buyer app answered HTTP {} without an ACK or NACK",
+                    status.unwrap_or_default()
+                ),
+            },
+            Classified::Retry => {
+                let reason = error.clone().unwrap_or_else(|| match status {
+                    Some(code) => format!("the buyer app answered HTTP {code}"),
+                    None => "no answer".to_owned(),
+                });
+                let jitter = rand::thread_rng().gen::<f64>();
+                let delay = backoff_ms(
+                    callback.attempts,
+                    self.settings.backoff_initial_ms,
+                    self.settings.backoff_max_ms,
+                    jitter,
+                );
+                let at = now_ms() + delay as i64;
+                if at > callback.deadline_at {
+                    DeliveryOutcome::Dead {
+                        reason: format!("{reason}; no time left to retry before its deadline"),
+                    }
+                } else {
+                    DeliveryOutcome::Retry { at, reason }
+                }
+            }
+        };
+        let attempt = AttemptRecord {
+            started_at,
+            authorization,
+            http_status: status,
+            response_body: response_text,
+            error,
+        };
+        self.finish(&callback, &attempt, outcome).await;
+    }
+
+    async fn finish(
+        &self,
+        callback: &ClaimedCallback,
+        attempt: &AttemptRecord,
+        outcome: DeliveryOutcome,
+    ) {
+        let label = match &outcome {
+            DeliveryOutcome::Delivered => "delivered",
+            DeliveryOutcome::Nacked { .. } => "nacked",
+            DeliveryOutcome::Failed { .. } => "failed",
+            DeliveryOutcome::Retry { .. } => "retry",
+            DeliveryOutcome::Dead { .. } => "dead",
+        };
+        self.metrics.callback(&callback.action, label);
+        match &outcome {
+            DeliveryOutcome::Delivered => {
+                tracing::info!(attempt = callback.attempts, "callback delivered")
+            }
+            DeliveryOutcome::Nacked { code, .. } => {
+                tracing::warn!(
+                    code = code.as_deref().unwrap_or("none"),
+                    "the buyer app refused the callback (NACK)"
+                )
+            }
+            DeliveryOutcome::Failed { reason } => {
+                tracing::warn!(reason = %reason, "callback rejected")
+            }
+            DeliveryOutcome::Retry { reason, .. } => {
+                tracing::info!(reason = %reason, attempt = callback.attempts, "callback will be retried")
+            }
+            DeliveryOutcome::Dead { reason } => {
+                tracing::warn!(reason = %reason, "callback dead-lettered")
+            }
+        }
+        match self
+            .store
+            .record_attempt(callback.id, &self.owner, attempt, &outcome)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(
+                "the lease on this callback was lost before its attempt was recorded"
+            ),
+            Err(error) => tracing::error!(error = %error, "cannot record a callback attempt"),
+        }
+    }
+}
+
+fn describe(error: &reqwest::Error) -> String {
+    if error.is_timeout() {
+        "the buyer app did not answer in time".to_owned()
+    } else if error.is_connect() {
+        "cannot connect to the buyer app".to_owned()
+    } else {
+        format!("request failed: {error}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_its_cap_and_jitters_the_upper_half() {
+        assert_eq!(backoff_ms(1, 500, 30_000, 1.0), 500);
+        assert_eq!(backoff_ms(2, 500, 30_000, 1.0), 1000);
+        assert_eq!(backoff_ms(3, 500, 30_000, 0.0), 1000);
+        assert_eq!(backoff_ms(20, 500, 30_000, 1.0), 30_000);
+        assert_eq!(backoff_ms(20, 500, 30_000, 0.0), 15_000);
+    }
+
+    #[test]
+    fn answers_are_classified_as_the_outbox_needs() {
+        let ack = br#"{"message":{"ack":{"status":"ACK"}}}"#;
+        let nack = br#"{"message":{"ack":{"status":"NACK"}},"error":{"code":"20008"}}"#;
+        assert_eq!(classify(Some(200), ack), Classified::Delivered);
+        assert!(matches!(
+            classify(Some(200), nack),
+            Classified::Nacked { .. }
+        ));
+        assert!(matches!(
+            classify(Some(400), nack),
+            Classified::Nacked { .. }
+        ));
+        assert_eq!(classify(Some(503), b""), Classified::Retry);
+        assert_eq!(classify(Some(429), b""), Classified::Retry);
+        assert_eq!(classify(None, b""), Classified::Retry);
+        assert_eq!(classify(Some(404), b"not found"), Classified::Failed);
+    }
+}

@@ -1,0 +1,135 @@
+//! The `haat` command line: every command has `--help`, and failures are explained in words
+//! an operator can act on.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "haat",
+    version,
+    about = "Haat: an ONDC seller node that makes One District One Product sellers orderable from every buyer app",
+    long_about = None,
+    after_help = "Settings come from config/default.toml (built in), then --config FILE, then HAAT_* environment variables.\nRun `haat serve` to start the node; `haat <command> --help` explains each command."
+)]
+pub struct Cli {
+    /// A TOML settings file laid over the built-in defaults.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Start the node: serve buyer apps' requests and deliver callbacks.
+    Serve,
+    /// Create or show the node's signing and encryption keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Inspect and replay callbacks waiting in, or finished in, the outbox.
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
+    /// Join the ONDC network and look participants up in its registry.
+    #[command(subcommand)]
+    Registry(RegistryCommand),
+}
+
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// Write a new key file and print the public keys the registry needs.
+    Generate(GenerateArgs),
+    /// Print the public keys as JSON: subscriber_id, unique_key_id, signing_public_key, encryption_public_key.
+    Show,
+}
+
+#[derive(Args)]
+pub struct GenerateArgs {
+    /// Where to write the key file (default: the keys_file setting, HAAT_KEYS_FILE).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// The unique_key_id to register the keys under (default: a new random one).
+    #[arg(long, value_name = "ID")]
+    pub unique_key_id: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub enum OutboxCommand {
+    /// List callbacks, newest first.
+    List(ListArgs),
+    /// Send a finished (dead, failed or refused) callback again.
+    Retry(RetryArgs),
+}
+
+#[derive(Args)]
+pub struct ListArgs {
+    /// Only callbacks in this state: pending, delivered, nacked, failed or dead.
+    #[arg(long)]
+    pub state: Option<String>,
+    /// How many to show.
+    #[arg(long, default_value_t = 50)]
+    pub limit: i64,
+    /// Print JSON lines instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct RetryArgs {
+    /// The callback's id, as `haat outbox list` shows it.
+    pub id: i64,
+    /// How long to keep retrying it, in seconds (default: the unsolicited horizon setting).
+    #[arg(long, value_name = "SECONDS")]
+    pub horizon: Option<u64>,
+}
+
+#[derive(Subcommand)]
+pub enum RegistryCommand {
+    /// Send /subscribe to an ONDC registry for this node as a seller app.
+    Subscribe(SubscribeArgs),
+    /// Look a participant's keys up in the configured registry.
+    Lookup(LookupArgs),
+}
+
+#[derive(Args)]
+pub struct SubscribeArgs {
+    /// staging, pre-prod, prod, or the full URL of a registry's /subscribe.
+    #[arg(long, value_name = "ENV|URL")]
+    pub env: String,
+    /// A domain to subscribe for, e.g. ONDC:RET16 (repeat for several; default: the domains setting).
+    #[arg(long = "domain", value_name = "DOMAIN")]
+    pub domains: Vec<String>,
+    /// A city code to serve, e.g. std:080 (repeat for several).
+    #[arg(long = "city", value_name = "std:CODE", required = true)]
+    pub cities: Vec<String>,
+    /// JSON file with the legal entity: legal_entity_name, business_address, gst_no, name_as_per_pan,
+    /// pan_no, date_of_incorporation (DD/MM/YYYY), name_of_authorised_signatory,
+    /// address_of_authorised_signatory, email_id, mobile_no.
+    #[arg(long, value_name = "FILE")]
+    pub entity: PathBuf,
+    /// How many days the registered keys stay valid.
+    #[arg(long, default_value_t = 365)]
+    pub valid_days: i64,
+    /// Print the request instead of sending it.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Args)]
+pub struct LookupArgs {
+    /// The participant's subscriber id.
+    pub subscriber_id: String,
+    /// Its unique_key_id, if known.
+    #[arg(long)]
+    pub ukid: Option<String>,
+    /// Filter by domain, e.g. ONDC:RET16.
+    #[arg(long)]
+    pub domain: Option<String>,
+    /// Filter by type: BAP, BPP or BG.
+    #[arg(long = "type")]
+    pub subscriber_type: Option<String>,
+}
+
+mod commands;
+pub use commands::run;

@@ -1,0 +1,535 @@
+//! Typed settings, loaded once at start-up: `config/default.toml` (compiled in), then an
+//! optional `--config FILE`, then `HAAT_*` environment variables. Every setting is checked
+//! here, so a bad value stops start-up with a message naming it.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Value;
+
+const DEFAULTS: &str = include_str!("../config/default.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub listen: String,
+    pub database_url: String,
+    pub subscriber_id: String,
+    pub subscriber_url: String,
+    pub unique_key_id: String,
+    pub keys_file: PathBuf,
+    pub registry_url: String,
+    pub domains: Vec<String>,
+    pub inbound: InboundSettings,
+    pub registry: RegistrySettings,
+    pub outbox: OutboxSettings,
+    pub support: SupportSettings,
+    pub telemetry: TelemetrySettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SupportSettings {
+    pub phone: String,
+    pub email: String,
+    pub uri: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InboundSettings {
+    pub max_body_bytes: usize,
+    pub clock_skew_secs: u64,
+    pub default_ttl_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LookupApi {
+    V1,
+    V2,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrySettings {
+    pub lookup_api: LookupApi,
+    pub encryption_public_key: String,
+    pub cache_max_secs: u64,
+    pub negative_cache_secs: u64,
+    pub timeout_ms: u64,
+    pub site_verification_request_id: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxSettings {
+    pub concurrency: usize,
+    pub poll_interval_ms: u64,
+    pub backoff_initial_ms: u64,
+    pub backoff_max_ms: u64,
+    pub unsolicited_horizon_secs: u64,
+    pub timeout_ms: u64,
+    pub signature_validity_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetrySettings {
+    pub log_format: LogFormat,
+    pub log_level: String,
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Text,
+    Integer,
+    List,
+}
+
+/// Every environment variable Haat reads, the setting it sets and how its text is read.
+const ENVIRONMENT: &[(&str, &str, Kind)] = &[
+    ("HAAT_LISTEN", "listen", Kind::Text),
+    ("HAAT_DATABASE_URL", "database_url", Kind::Text),
+    ("HAAT_SUBSCRIBER_ID", "subscriber_id", Kind::Text),
+    ("HAAT_SUBSCRIBER_URL", "subscriber_url", Kind::Text),
+    ("HAAT_UNIQUE_KEY_ID", "unique_key_id", Kind::Text),
+    ("HAAT_KEYS_FILE", "keys_file", Kind::Text),
+    ("HAAT_REGISTRY_URL", "registry_url", Kind::Text),
+    ("HAAT_DOMAINS", "domains", Kind::List),
+    (
+        "HAAT_MAX_BODY_BYTES",
+        "inbound.max_body_bytes",
+        Kind::Integer,
+    ),
+    (
+        "HAAT_CLOCK_SKEW_SECS",
+        "inbound.clock_skew_secs",
+        Kind::Integer,
+    ),
+    (
+        "HAAT_DEFAULT_TTL_SECS",
+        "inbound.default_ttl_secs",
+        Kind::Integer,
+    ),
+    (
+        "HAAT_REGISTRY_LOOKUP_API",
+        "registry.lookup_api",
+        Kind::Text,
+    ),
+    (
+        "HAAT_REGISTRY_ENCRYPTION_KEY",
+        "registry.encryption_public_key",
+        Kind::Text,
+    ),
+    (
+        "HAAT_LOOKUP_CACHE_SECS",
+        "registry.cache_max_secs",
+        Kind::Integer,
+    ),
+    (
+        "HAAT_LOOKUP_NEGATIVE_CACHE_SECS",
+        "registry.negative_cache_secs",
+        Kind::Integer,
+    ),
+    (
+        "HAAT_REGISTRY_TIMEOUT_MS",
+        "registry.timeout_ms",
+        Kind::Integer,
+    ),
+    (
+        "HAAT_SITE_VERIFICATION_REQUEST_ID",
+        "registry.site_verification_request_id",
+        Kind::Text,
+    ),
+    (
+        "HAAT_OUTBOX_CONCURRENCY",
+        "outbox.concurrency",
+        Kind::Integer,
+    ),
+    (
+        "HAAT_OUTBOX_POLL_MS",
+        "outbox.poll_interval_ms",
+        Kind::Integer,
+    ),
+    (
+        "HAAT_OUTBOX_BACKOFF_INITIAL_MS",
+        "outbox.backoff_initial_ms",
+        Kind::Integer,
+    ),
+    (
+        "HAAT_OUTBOX_BACKOFF_MAX_MS",
+        "outbox.backoff_max_ms",
+        Kind::Integer,
+    ),
+    (
+        "HAAT_OUTBOX_UNSOLICITED_HORIZON_SECS",
+        "outbox.unsolicited_horizon_secs",
+        Kind::Integer,
+    ),
+    ("HAAT_OUTBOX_TIMEOUT_MS", "outbox.timeout_ms", Kind::Integer),
+    (
+        "HAAT_SIGNATURE_VALIDITY_SECS",
+        "outbox.signature_validity_secs",
+        Kind::Integer,
+    ),
+    ("HAAT_SUPPORT_PHONE", "support.phone", Kind::Text),
+    ("HAAT_SUPPORT_EMAIL", "support.email", Kind::Text),
+    ("HAAT_SUPPORT_URI", "support.uri", Kind::Text),
+    ("HAAT_LOG_FORMAT", "telemetry.log_format", Kind::Text),
+    ("HAAT_LOG", "telemetry.log_level", Kind::Text),
+];
+
+/// The environment variable that sets a setting, for error messages.
+pub fn env_name(setting: &str) -> Option<&'static str> {
+    ENVIRONMENT
+        .iter()
+        .find(|(_, path, _)| *path == setting)
+        .map(|(name, _, _)| *name)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the settings file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("the settings file {path} is not valid TOML: {source}")]
+    Toml {
+        path: String,
+        source: toml::de::Error,
+    },
+    #[error("{name}={value:?} is not a whole number")]
+    NotANumber { name: &'static str, value: String },
+    #[error("settings: {0}")]
+    Shape(String),
+    #[error("setting {setting}{env}: {problem}")]
+    Invalid {
+        setting: &'static str,
+        env: String,
+        problem: String,
+    },
+}
+
+fn invalid(setting: &'static str, problem: impl Into<String>) -> ConfigError {
+    let env = env_name(setting)
+        .map(|n| format!(" ({n})"))
+        .unwrap_or_default();
+    ConfigError::Invalid {
+        setting,
+        env,
+        problem: problem.into(),
+    }
+}
+
+impl Settings {
+    /// Loads the settings from the compiled-in defaults, `file` and the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_with(file, |name| std::env::var(name).ok())
+    }
+
+    /// Loads the settings with `env` standing in for the process environment (for tests).
+    pub fn load_with(
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let mut merged: Value = DEFAULTS.parse().expect("config/default.toml is valid TOML");
+        if let Some(path) = file {
+            let shown = path.display().to_string();
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: shown.clone(),
+                source,
+            })?;
+            let layer: Value = text.parse().map_err(|source| ConfigError::Toml {
+                path: shown,
+                source,
+            })?;
+            merge(&mut merged, layer);
+        }
+        for (name, path, kind) in ENVIRONMENT {
+            let Some(raw) = env(name) else { continue };
+            let value = match kind {
+                Kind::Text => Value::String(raw),
+                Kind::Integer => {
+                    Value::Integer(raw.trim().parse().map_err(|_| ConfigError::NotANumber {
+                        name,
+                        value: raw.clone(),
+                    })?)
+                }
+                Kind::List => Value::Array(
+                    raw.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(|s| Value::String(s.into()))
+                        .collect(),
+                ),
+            };
+            set_path(&mut merged, path, value);
+        }
+        let settings: Settings = merged
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Shape(e.message().to_owned()))?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        self.listen_addr()?;
+        let url = self.database_url.as_str();
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            return Err(invalid(
+                "database_url",
+                "must start with sqlite:// (embedded) or postgres:// (shared)",
+            ));
+        }
+        if !is_host_name(&self.subscriber_id) {
+            return Err(invalid(
+                "subscriber_id",
+                "must be a host name such as seller.example.com, not a URL",
+            ));
+        }
+        if !is_http_url(&self.subscriber_url) {
+            return Err(invalid(
+                "subscriber_url",
+                "must be an http:// or https:// URL",
+            ));
+        }
+        if !is_http_url(&self.registry_url) {
+            return Err(invalid(
+                "registry_url",
+                "must be an http:// or https:// URL",
+            ));
+        }
+        if self.keys_file.as_os_str().is_empty() {
+            return Err(invalid("keys_file", "must name a file"));
+        }
+        if self.domains.is_empty() {
+            return Err(invalid(
+                "domains",
+                "must list at least one domain, e.g. ONDC:RET16",
+            ));
+        }
+        for domain in &self.domains {
+            let ok = domain.strip_prefix("ONDC:RET").is_some_and(|rest| {
+                rest.len() == 2 && rest.bytes().all(|b| b.is_ascii_alphanumeric())
+            });
+            if !ok {
+                return Err(invalid(
+                    "domains",
+                    format!("\"{domain}\" is not a retail domain code such as ONDC:RET16"),
+                ));
+            }
+        }
+        if self.inbound.max_body_bytes < 1024 {
+            return Err(invalid("inbound.max_body_bytes", "must be at least 1024"));
+        }
+        if self.inbound.clock_skew_secs > 300 {
+            return Err(invalid("inbound.clock_skew_secs", "must be at most 300"));
+        }
+        if self.inbound.default_ttl_secs == 0 {
+            return Err(invalid("inbound.default_ttl_secs", "must be positive"));
+        }
+        if !self.registry.encryption_public_key.is_empty()
+            && crate::protocol::keys::x25519_public_from_b64(&self.registry.encryption_public_key)
+                .is_err()
+        {
+            return Err(invalid(
+                "registry.encryption_public_key",
+                "is not a base64 X25519 key (MCowBQYDK2VuAyEA...)",
+            ));
+        }
+        if self.outbox.concurrency == 0 {
+            return Err(invalid("outbox.concurrency", "must be positive"));
+        }
+        if self.outbox.poll_interval_ms == 0 {
+            return Err(invalid("outbox.poll_interval_ms", "must be positive"));
+        }
+        if self.outbox.backoff_initial_ms == 0
+            || self.outbox.backoff_max_ms < self.outbox.backoff_initial_ms
+        {
+            return Err(invalid(
+                "outbox.backoff_max_ms",
+                "must be at least outbox.backoff_initial_ms, which must be positive",
+            ));
+        }
+        if self.outbox.signature_validity_secs == 0 {
+            return Err(invalid(
+                "outbox.signature_validity_secs",
+                "must be positive",
+            ));
+        }
+        let phone = &self.support.phone;
+        if !phone.is_empty() && !(phone.len() == 10 || phone.len() == 11)
+            || !phone.bytes().all(|b| b.is_ascii_digit())
+        {
+            return Err(invalid("support.phone", "must be 10 or 11 digits"));
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.telemetry.log_level).is_err() {
+            return Err(invalid(
+                "telemetry.log_level",
+                "is not a valid filter such as \"info\" or \"haat=debug\"",
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.listen.parse().map_err(|_| {
+            invalid(
+                "listen",
+                format!(
+                    "\"{}\" is not an address such as 127.0.0.1:8080",
+                    self.listen
+                ),
+            )
+        })
+    }
+
+    /// The registry's encryption key for the challenge: the configured one, or the key ONDC
+    /// publishes for the environment `registry_url` points at.
+    pub fn registry_encryption_key(&self) -> Option<String> {
+        if !self.registry.encryption_public_key.is_empty() {
+            return Some(self.registry.encryption_public_key.clone());
+        }
+        crate::registry::environment_for_url(&self.registry_url)
+            .map(|env| env.encryption_public_key.to_owned())
+    }
+
+    /// Every environment variable and what it sets, for `--help` texts and the README.
+    pub fn environment_variables() -> impl Iterator<Item = (&'static str, &'static str)> {
+        ENVIRONMENT.iter().map(|(name, path, _)| (*name, *path))
+    }
+}
+
+fn merge(base: &mut Value, layer: Value) {
+    match (base, layer) {
+        (Value::Table(base), Value::Table(layer)) => {
+            for (key, value) in layer {
+                match base.get_mut(&key) {
+                    Some(existing) => merge(existing, value),
+                    None => {
+                        base.insert(key, value);
+                    }
+                }
+            }
+        }
+        (slot, value) => *slot = value,
+    }
+}
+
+fn set_path(root: &mut Value, path: &str, value: Value) {
+    let mut node = root;
+    let mut parts = path.split('.').peekable();
+    while let Some(part) = parts.next() {
+        let table = node
+            .as_table_mut()
+            .expect("settings paths go through tables");
+        if parts.peek().is_none() {
+            table.insert(part.to_owned(), value);
+            return;
+        }
+        node = table
+            .entry(part.to_owned())
+            .or_insert_with(|| Value::Table(Default::default()));
+    }
+}
+
+fn is_host_name(text: &str) -> bool {
+    !text.is_empty()
+        && !text.contains("://")
+        && text.split('.').all(|l| {
+            !l.is_empty()
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
+fn is_http_url(text: &str) -> bool {
+    let rest = text
+        .strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"));
+    matches!(rest, Some(host) if !host.is_empty() && !host.starts_with('/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::load_with(None, |name| env.get(name).cloned())
+    }
+
+    #[test]
+    fn the_compiled_in_defaults_load() {
+        let settings = load(&[]).unwrap();
+        assert_eq!(settings.listen, "127.0.0.1:8080");
+        assert!(settings.database_url.starts_with("sqlite://"));
+    }
+
+    #[test]
+    fn environment_variables_override_the_defaults() {
+        let settings = load(&[
+            ("HAAT_LISTEN", "0.0.0.0:9000"),
+            ("HAAT_MAX_BODY_BYTES", "4096"),
+            ("HAAT_DOMAINS", "ONDC:RET16, ONDC:RET12"),
+        ])
+        .unwrap();
+        assert_eq!(settings.listen, "0.0.0.0:9000");
+        assert_eq!(settings.inbound.max_body_bytes, 4096);
+        assert_eq!(settings.domains, vec!["ONDC:RET16", "ONDC:RET12"]);
+    }
+
+    #[test]
+    fn a_bad_setting_is_refused_with_its_name_and_variable() {
+        let error = load(&[("HAAT_LISTEN", "nowhere")]).unwrap_err().to_string();
+        assert!(
+            error.contains("listen") && error.contains("HAAT_LISTEN"),
+            "{error}"
+        );
+        let error = load(&[("HAAT_DATABASE_URL", "mysql://x")])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("HAAT_DATABASE_URL"), "{error}");
+        let error = load(&[("HAAT_SUBSCRIBER_ID", "https://seller.example.com")])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("HAAT_SUBSCRIBER_ID"), "{error}");
+        let error = load(&[("HAAT_OUTBOX_CONCURRENCY", "many")])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("HAAT_OUTBOX_CONCURRENCY"), "{error}");
+    }
+
+    #[test]
+    fn a_settings_file_is_laid_over_the_defaults() {
+        let dir = std::env::temp_dir().join(format!("haat-config-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("node.toml");
+        std::fs::write(
+            &file,
+            "subscriber_id = \"seller.example.com\"\n[outbox]\nconcurrency = 3\n",
+        )
+        .unwrap();
+        let settings = Settings::load_with(Some(&file), |_| None).unwrap();
+        assert_eq!(settings.subscriber_id, "seller.example.com");
+        assert_eq!(settings.outbox.concurrency, 3);
+        assert_eq!(settings.outbox.poll_interval_ms, 200);
+    }
+}

@@ -1,0 +1,36 @@
+//! The `haat` binary: parse the command line, load settings, run the command.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use haat::cli::Cli;
+use haat::config::Settings;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("haat: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    haat::telemetry::init(&settings.telemetry);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("haat: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(haat::cli::run(cli.command, settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("haat: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! Processing of acknowledged requests. The HTTP handler only journals and answers; this
+//! worker takes each journaled request, runs the business logic of its action and commits the
+//! outcome together with the callbacks it causes, in one transaction
+//! (`Store::complete_inbound`). A request is processed once: the commit only succeeds while
+//! the request is still `pending`, so replicas and restarts cannot process it twice.
+//!
+//! Requests left pending by a crash are picked up again by the sweep.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::{mpsc, Notify, Semaphore};
+use tracing::Instrument;
+
+use crate::config::Settings;
+use crate::protocol::ack::WireError;
+use crate::protocol::callback::RequestContext;
+use crate::protocol::context::Action;
+use crate::store::{now_ms, NewCallback, PendingInbound, Store};
+
+/// What processing one request decided.
+pub enum Outcome {
+    /// Answer with this callback message (and error, for a business failure).
+    Callback {
+        message: Value,
+        error: Option<WireError>,
+        note: String,
+    },
+    /// Nothing to send; recorded with this note.
+    Recorded { state: &'static str, note: String },
+}
+
+#[derive(Clone)]
+pub struct Processor {
+    store: Store,
+    settings: Arc<Settings>,
+    outbox_wakeup: Arc<Notify>,
+}
+
+/// How long a freshly acknowledged request is left to the live worker before a sweep takes it.
+const SWEEP_GRACE_MS: i64 = 2_000;
+const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+const PARALLEL: usize = 16;
+
+impl Processor {
+    pub fn new(store: Store, settings: Arc<Settings>, outbox_wakeup: Arc<Notify>) -> Self {
+        Self {
+            store,
+            settings,
+            outbox_wakeup,
+        }
+    }
+
+    /// Runs until the channel closes: ids from the HTTP handler first, and a sweep every second
+    /// for requests a crash or another replica left behind.
+    pub async fn run(self, mut ready: mpsc::UnboundedReceiver<i64>) {
+        let permits = Arc::new(Semaphore::new(PARALLEL));
+        self.sweep(i64::MAX, &permits).await;
+        let mut ticker = tokio::time::interval(SWEEP_INTERVAL);
+        loop {
+            tokio::select! {
+                id = ready.recv() => {
+                    let Some(id) = id else { break };
+                    let permit = permits.clone().acquire_owned().await.expect("semaphore never closes");
+                    let worker = self.clone();
+                    tokio::spawn(async move {
+                        worker.process_id(id).await;
+                        drop(permit);
+                    });
+                }
+                _ = ticker.tick() => {
+                    self.sweep(now_ms() - SWEEP_GRACE_MS, &permits).await;
+                }
+            }
+        }
+    }
+
+    async fn sweep(&self, older_than: i64, permits: &Arc<Semaphore>) {
+        let pending = match self
+            .store
+            .pending_inbound(older_than.min(now_ms()), 200)
+            .await
+        {
+            Ok(pending) => pending,
+            Err(error) => {
+                tracing::warn!(error = %error, "cannot read pending requests");
+                return;
+            }
+        };
+        for request in pending {
+            let permit = permits
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("semaphore never closes");
+            let worker = self.clone();
+            tokio::spawn(async move {
+                worker.process(request).await;
+                drop(permit);
+            });
+        }
+    }
+
+    async fn process_id(&self, id: i64) {
+        match self.store.inbound_by_id(id).await {
+            Ok(Some(request)) => self.process(request).await,
+            Ok(None) => {}
+            Err(error) => {
+                tracing::warn!(error = %error, inbound_id = id, "cannot read a journaled request; the sweep will retry")
+            }
+        }
+    }
+
+    /// Processes one journaled request and commits what it caused.
+    pub async fn process(&self, request: PendingInbound) {
+        let span = tracing::info_span!(
+            "process",
+            beckn.action = %request.action,
+            beckn.transaction_id = tracing::field::Empty,
+            beckn.message_id = tracing::field::Empty,
+            bap.id = tracing::field::Empty,
+        );
+        self.process_in(request, span.clone())
+            .instrument(span)
+            .await
+    }
+
+    async fn process_in(&self, request: PendingInbound, span: tracing::Span) {
+        let Ok(body) = serde_json::from_slice::<Value>(&request.body) else {
+            let _ = self
+                .store
+                .finish_inbound(request.id, "failed", "journaled body is not JSON")
+                .await;
+            return;
+        };
+        let default_ttl = (self.settings.inbound.default_ttl_secs * 1000) as i64;
+        let Some(context) = RequestContext::read(&body, default_ttl) else {
+            let _ = self
+                .store
+                .finish_inbound(request.id, "failed", "journaled context is incomplete")
+                .await;
+            return;
+        };
+        span.record("beckn.transaction_id", context.transaction_id.as_str());
+        span.record("beckn.message_id", context.message_id.as_str());
+        span.record("bap.id", context.bap_id.as_str());
+        let action = Action::parse(&request.action);
+        let outcome = match action {
+            Some(Action::Rating) => support::rating(&body),
+            Some(Action::Support) => support::support(&self.settings.support),
+            Some(action) => Outcome::Recorded {
+                state: "unhandled",
+                note: format!(
+                    "recorded; this version of Haat has no business logic for {} yet",
+                    action.as_str()
+                ),
+            },
+            None => Outcome::Recorded {
+                state: "failed",
+                note: format!("unknown action {}", request.action),
+            },
+        };
+        let result = match outcome {
+            Outcome::Recorded { state, note } => {
+                self.store.finish_inbound(request.id, state, &note).await
+            }
+            Outcome::Callback {
+                message,
+                error,
+                note,
+            } => {
+                let Some(callback_action) = action.and_then(Action::callback) else {
+                    return;
+                };
+                let callback =
+                    self.solicited_callback(request.id, &context, callback_action, message, error);
+                let done = self
+                    .store
+                    .complete_inbound(request.id, &note, &[callback])
+                    .await;
+                if matches!(done, Ok(true)) {
+                    self.outbox_wakeup.notify_one();
+                }
+                done
+            }
+        };
+        match result {
+            Ok(true) => tracing::debug!("request processed"),
+            Ok(false) => tracing::debug!("request already processed elsewhere"),
+            Err(error) => {
+                tracing::warn!(error = %error, "processing could not be committed; the sweep will retry")
+            }
+        }
+    }
+
+    /// A solicited callback for `context`: same message_id, due until the request's ttl ends.
+    fn solicited_callback(
+        &self,
+        inbound_id: i64,
+        context: &RequestContext,
+        action: &str,
+        message: Value,
+        error: Option<WireError>,
+    ) -> NewCallback {
+        let now = chrono::Utc::now();
+        let mut body = serde_json::Map::new();
+        body.insert(
+            "context".into(),
+            context.callback_context(
+                action,
+                &self.settings.subscriber_id,
+                &self.settings.subscriber_url,
+                &context.message_id,
+                now,
+            ),
+        );
+        body.insert("message".into(), message);
+        if let Some(error) = error {
+            body.insert(
+                "error".into(),
+                serde_json::to_value(error).expect("errors serialise"),
+            );
+        }
+        let skew = (self.settings.inbound.clock_skew_secs * 1000) as i64;
+        NewCallback {
+            action: action.to_owned(),
+            solicited: true,
+            inbound_id: Some(inbound_id),
+            bap_id: context.bap_id.clone(),
+            url: context.callback_url(action),
+            transaction_id: context.transaction_id.clone(),
+            message_id: context.message_id.clone(),
+            domain: Some(context.domain.clone()),
+            body: serde_json::to_vec(&Value::Object(body)).expect("callbacks serialise"),
+            deadline_at: context.expires_at_ms() + skew,
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! Validation of request bodies against the pinned ONDC retail 1.2.5 schemas
+//! (`protocol/schemas/`, generated from `protocol/openapi/` by `protocol/tools/build_schemas.py`).
+//! Domains without a schema of their own (RET13 and the rest) use the RET16 one: the three
+//! pinned files differ only in comments and the IGM block.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use jsonschema::{Draft, Validator};
+use parking_lot::Mutex;
+use serde_json::Value;
+
+use super::ack::{ErrorType, WireError};
+
+const RET10: &str = include_str!("../../protocol/schemas/ret-1.2.5-RET10.json");
+const RET12: &str = include_str!("../../protocol/schemas/ret-1.2.5-RET12.json");
+const RET16: &str = include_str!("../../protocol/schemas/ret-1.2.5-RET16.json");
+
+/// How many schema errors one NACK reports.
+const MAX_REPORTED: usize = 3;
+
+fn document(domain: &str) -> &'static Value {
+    static DOCS: OnceLock<[Value; 3]> = OnceLock::new();
+    let docs = DOCS.get_or_init(|| {
+        [RET10, RET12, RET16]
+            .map(|text| serde_json::from_str(text).expect("pinned schema documents are JSON"))
+    });
+    match domain {
+        "ONDC:RET10" => &docs[0],
+        "ONDC:RET12" => &docs[1],
+        _ => &docs[2],
+    }
+}
+
+fn schema_family(domain: &str) -> &'static str {
+    match domain {
+        "ONDC:RET10" => "RET10",
+        "ONDC:RET12" => "RET12",
+        _ => "RET16",
+    }
+}
+
+/// Compiled validators, built on first use (or ahead of time by `warm_up`).
+#[derive(Default, Clone)]
+pub struct Schemas {
+    compiled: Arc<Mutex<HashMap<(&'static str, String), Arc<Validator>>>>,
+}
+
+impl Schemas {
+    fn validator(&self, domain: &str, action: &str) -> Option<Arc<Validator>> {
+        let key = (schema_family(domain), action.to_owned());
+        if let Some(found) = self.compiled.lock().get(&key) {
+            return Some(found.clone());
+        }
+        let doc = document(domain);
+        let request = doc.get("requests")?.get(action)?;
+        let mut schema = request.clone();
+        schema
+            .as_object_mut()?
+            .insert("components".into(), doc["components"].clone());
+        let validator = jsonschema::options()
+            .with_draft(Draft::Draft4)
+            .should_validate_formats(false)
+            .build(&schema)
+            .expect("pinned request schemas compile");
+        let validator = Arc::new(validator);
+        self.compiled.lock().insert(key, validator.clone());
+        Some(validator)
+    }
+
+    /// Compiles every request schema the node may need, so the first requests do not pay for it.
+    pub fn warm_up(&self, domains: &[String], actions: &[&str]) {
+        for domain in domains {
+            for action in actions {
+                self.validator(domain, action);
+            }
+        }
+    }
+
+    /// Checks `body` against the schema of `action` in `domain`. An action with no schema
+    /// passes (there is none to check against).
+    pub fn check(&self, domain: &str, action: &str, body: &Value) -> Result<(), WireError> {
+        let Some(validator) = self.validator(domain, action) else {
+            return Ok(());
+        };
+        if validator.is_valid(body) {
+            return Ok(());
+        }
+        let mut problems = Vec::new();
+        let mut first_path = None;
+        for error in validator.iter_errors(body).take(MAX_REPORTED) {
+            let path = dotted(error.instance_path.as_str());
+            let mut text = error.to_string();
+            if text.len() > 240 {
+                let cut = (0..=240)
+                    .rev()
+                    .find(|i| text.is_char_boundary(*i))
+                    .unwrap_or(0);
+                text.truncate(cut);
+                text.push('…');
+            }
+            problems.push(format!(
+                "{}: {text}",
+                if path.is_empty() { "(body)" } else { &path }
+            ));
+            first_path.get_or_insert(path);
+        }
+        Err(WireError::new(
+            ErrorType::JsonSchema,
+            "30000",
+            first_path.as_deref(),
+            format!(
+                "the {action} body does not match the ONDC 1.2.5 schema: {}",
+                problems.join("; ")
+            ),
+        ))
+    }
+}
+
+/// `/message/intent/0/x` → `message.intent[0].x`
+fn dotted(pointer: &str) -> String {
+    let mut out = String::new();
+    for segment in pointer.split('/').skip(1) {
+        let segment = segment.replace("~1", "/").replace("~0", "~");
+        if !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit()) {
+            out.push_str(&format!("[{segment}]"));
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(&segment);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn json_pointers_read_as_dotted_paths() {
+        assert_eq!(
+            dotted("/message/order/items/0/quantity/count"),
+            "message.order.items[0].quantity.count"
+        );
+        assert_eq!(dotted(""), "");
+    }
+
+    #[test]
+    fn an_unknown_field_in_the_intent_is_a_schema_error_naming_its_place() {
+        let schemas = Schemas::default();
+        let body = json!({"context": {"domain": "ONDC:RET10", "action": "search", "country": "IND", "city": "std:080",
+            "core_version": "1.2.5", "bap_id": "b", "bap_uri": "https://b", "transaction_id": "t", "message_id": "m",
+            "timestamp": "2024-01-01T00:00:00.000Z"},
+            "message": {"intent": {"fulfillment": {"type": "Teleport"}}}});
+        let error = schemas.check("ONDC:RET10", "search", &body).unwrap_err();
+        assert_eq!(error.code, "30000");
+        assert_eq!(
+            error.path.as_deref(),
+            Some("message.intent.fulfillment.type")
+        );
+    }
+}

@@ -1,0 +1,230 @@
+//! Builds the node: settings → keys → store → shared state → workers → bound HTTP server.
+//! Production and every test start the node through `Application::build`.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpServer};
+use tokio::sync::{mpsc, Notify};
+
+use crate::callbacks::OutboxWorker;
+use crate::config::Settings;
+use crate::metrics::Metrics;
+use crate::processing::Processor;
+use crate::protocol::context::Action;
+use crate::protocol::keys::{KeyFile, KeyPairs};
+use crate::protocol::schema::Schemas;
+use crate::protocol::signing::Signer;
+use crate::registry::{KeyDirectory, RegistryClient};
+use crate::store::{JournalWriter, Store};
+
+/// Everything a handler needs, cheap to clone and registered once.
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub store: Store,
+    pub journal: JournalWriter,
+    pub keys: KeyDirectory,
+    pub signer: Signer,
+    pub key_pairs: Arc<KeyPairs>,
+    pub schemas: Schemas,
+    pub metrics: Metrics,
+    pub inbound_ready: mpsc::UnboundedSender<i64>,
+    pub outbox_wakeup: Arc<Notify>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Keys(#[from] crate::protocol::keys::KeyFileError),
+    #[error("cannot open the store at {url}: {source}")]
+    Store {
+        url: String,
+        source: crate::store::StoreError,
+    },
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        address: String,
+        source: std::io::Error,
+    },
+    #[error("cannot build the HTTP client: {0}")]
+    Http(String),
+}
+
+/// Loads the node's keys, creating the key file on first start.
+pub fn load_or_create_keys(settings: &Settings) -> Result<KeyPairs, StartupError> {
+    let path = &settings.keys_file;
+    if path.exists() {
+        let mut keys = KeyFile::load(path)?;
+        if !settings.unique_key_id.is_empty() {
+            keys.unique_key_id = settings.unique_key_id.clone();
+        }
+        return Ok(keys);
+    }
+    let unique_key_id = if settings.unique_key_id.is_empty() {
+        format!("haat-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+    } else {
+        settings.unique_key_id.clone()
+    };
+    let keys = KeyPairs::generate(&unique_key_id);
+    KeyFile::create(path, &keys)?;
+    tracing::info!(
+        path = %path.display(),
+        unique_key_id = %unique_key_id,
+        "no key file was found, so new keys were created there; register their public halves with `haat keys show`"
+    );
+    Ok(keys)
+}
+
+/// The HTTP client for callbacks and registry calls.
+pub fn http_client(timeout: Duration) -> Result<reqwest::Client, StartupError> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(Duration::from_secs(5))
+        .pool_max_idle_per_host(64)
+        .user_agent(concat!("haat/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| StartupError::Http(e.to_string()))
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    pub state: web::Data<AppState>,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let listener =
+            TcpListener::bind(&settings.listen).map_err(|source| StartupError::Listen {
+                address: settings.listen.clone(),
+                source,
+            })?;
+        Self::build_with_listener(settings, listener).await
+    }
+
+    pub async fn build_with_listener(
+        settings: Settings,
+        listener: TcpListener,
+    ) -> Result<Self, StartupError> {
+        let settings = Arc::new(settings);
+        let key_pairs = Arc::new(load_or_create_keys(&settings)?);
+        let store = Store::connect(&settings.database_url)
+            .await
+            .map_err(|source| StartupError::Store {
+                url: redact(&settings.database_url),
+                source,
+            })?;
+        let metrics = Metrics::new();
+        let signer = Signer::new(
+            key_pairs.signing.clone(),
+            &settings.subscriber_id,
+            &key_pairs.unique_key_id,
+        );
+        let http = http_client(Duration::from_millis(
+            settings.outbox.timeout_ms.max(settings.registry.timeout_ms),
+        ))?;
+        let registry = RegistryClient::new(
+            http.clone(),
+            &settings.registry_url,
+            settings.registry.lookup_api,
+            signer.clone(),
+        );
+        let keys = KeyDirectory::new(
+            registry,
+            Duration::from_secs(settings.registry.cache_max_secs),
+            Duration::from_secs(settings.registry.negative_cache_secs),
+            metrics.clone(),
+        );
+        let schemas = Schemas::default();
+        {
+            // Compile the request schemas off the request path.
+            let schemas = schemas.clone();
+            let domains = settings.domains.clone();
+            tokio::task::spawn_blocking(move || {
+                let actions: Vec<&str> = Action::ALL.iter().map(|a| a.as_str()).collect();
+                schemas.warm_up(&domains, &actions);
+            });
+        }
+        let journal = JournalWriter::start(store.clone());
+        let outbox_wakeup = Arc::new(Notify::new());
+        let (inbound_ready, ready_receiver) = mpsc::unbounded_channel();
+
+        tokio::spawn(
+            Processor::new(store.clone(), settings.clone(), outbox_wakeup.clone())
+                .run(ready_receiver),
+        );
+        tokio::spawn(
+            OutboxWorker::new(
+                store.clone(),
+                http,
+                signer.clone(),
+                settings.outbox.clone(),
+                metrics.clone(),
+                outbox_wakeup.clone(),
+            )
+            .run(),
+        );
+
+        let state = web::Data::new(AppState {
+            settings: settings.clone(),
+            store,
+            journal,
+            keys,
+            signer,
+            key_pairs,
+            schemas,
+            metrics,
+            inbound_ready,
+            outbox_wakeup,
+        });
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartupError::Listen {
+                address: settings.listen.clone(),
+                source,
+            })?
+            .port();
+        let app_state = state.clone();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(app_state.clone())
+                .app_data(web::PayloadConfig::new(settings.inbound.max_body_bytes))
+                .configure(crate::http::routes)
+        })
+        .listen(listener)
+        .map_err(|source| StartupError::Listen {
+            address: "the given listener".into(),
+            source,
+        })?
+        .run();
+        Ok(Self {
+            port,
+            server,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// A database URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}

@@ -1,0 +1,297 @@
+//! The inbound journal: every signature-checked request with its raw bytes, headers and the
+//! answer it got, written before that answer leaves. Writes are grouped: concurrent requests
+//! share one transaction (one disk sync), which is what lets a node persist thousands of
+//! requests a second on SQLite.
+
+use tokio::sync::oneshot;
+
+use super::{now_ms, on_reader, on_writer, Store, StoreError};
+
+/// One request to journal.
+#[derive(Debug, Clone)]
+pub struct JournalEntry {
+    pub bap_id: String,
+    pub action: String,
+    pub message_id: String,
+    pub transaction_id: Option<String>,
+    pub domain: Option<String>,
+    pub city: Option<String>,
+    pub bap_uri: Option<String>,
+    pub body: Vec<u8>,
+    pub authorization: Option<String>,
+    pub gateway_authorization: Option<String>,
+    pub received_at: i64,
+    pub request_timestamp: Option<i64>,
+    pub ttl_ms: Option<i64>,
+    pub response_status: u16,
+    pub response_body: Vec<u8>,
+    /// `pending` when the request was acknowledged and awaits processing, `refused` for a NACK.
+    pub state: &'static str,
+}
+
+/// What journaling found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JournalOutcome {
+    /// A new request, stored under this id.
+    Recorded(i64),
+    /// The same (bap_id, action, message_id) was seen before; this is the answer it got.
+    Replay { status: u16, body: Vec<u8> },
+}
+
+type Waiter = oneshot::Sender<Result<JournalOutcome, String>>;
+
+/// Hands journal entries to the writer task(s) and waits for their commit.
+#[derive(Clone)]
+pub struct JournalWriter {
+    sender: async_channel::Sender<(JournalEntry, Waiter)>,
+}
+
+/// Most entries one transaction takes.
+const BATCH: usize = 256;
+
+impl JournalWriter {
+    /// Starts the writer tasks: one on SQLite (a single writer is all it has), a few on
+    /// PostgreSQL so that commits overlap.
+    pub fn start(store: Store) -> Self {
+        let (sender, receiver) = async_channel::bounded::<(JournalEntry, Waiter)>(8192);
+        let writers = if store.is_postgres() { 4 } else { 1 };
+        for _ in 0..writers {
+            let receiver = receiver.clone();
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut batch = Vec::with_capacity(BATCH);
+                while let Ok(first) = receiver.recv().await {
+                    batch.push(first);
+                    while batch.len() < BATCH {
+                        match receiver.try_recv() {
+                            Ok(next) => batch.push(next),
+                            Err(_) => break,
+                        }
+                    }
+                    let entries: Vec<&JournalEntry> =
+                        batch.iter().map(|(entry, _)| entry).collect();
+                    match store.journal_batch(&entries).await {
+                        Ok(outcomes) => {
+                            for ((_, waiter), outcome) in batch.drain(..).zip(outcomes) {
+                                let _ = waiter.send(Ok(outcome));
+                            }
+                        }
+                        Err(error) => {
+                            tracing::error!(error = %error, entries = batch.len(), "journal write failed");
+                            let text = error.to_string();
+                            for (_, waiter) in batch.drain(..) {
+                                let _ = waiter.send(Err(text.clone()));
+                            }
+                        }
+                    }
+                }
+            });
+        }
+        Self { sender }
+    }
+
+    /// Journals one request; returns once it is committed.
+    pub async fn record(&self, entry: JournalEntry) -> Result<JournalOutcome, StoreError> {
+        let (waiter, answer) = oneshot::channel();
+        self.sender
+            .send((entry, waiter))
+            .await
+            .map_err(|_| StoreError::WriterGone)?;
+        match answer.await {
+            Ok(Ok(outcome)) => Ok(outcome),
+            Ok(Err(text)) => Err(StoreError::Database(sqlx::Error::Protocol(text))),
+            Err(_) => Err(StoreError::WriterGone),
+        }
+    }
+}
+
+const INSERT_INBOUND: &str = "INSERT INTO inbound (bap_id, action, message_id, transaction_id, domain, city, bap_uri, \
+     body, authorization, gateway_authorization, received_at, request_timestamp, ttl_ms, response_status, \
+     response_body, state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+     ON CONFLICT (bap_id, action, message_id) DO NOTHING RETURNING id";
+const SELECT_ANSWER: &str =
+    "SELECT response_status, response_body FROM inbound WHERE bap_id = $1 AND action = $2 AND message_id = $3";
+
+/// A request that was acknowledged and still has to be processed.
+#[derive(Debug, Clone)]
+pub struct PendingInbound {
+    pub id: i64,
+    pub action: String,
+    pub body: Vec<u8>,
+    pub received_at: i64,
+}
+
+/// A journaled request, as `haat` commands and log export read it.
+#[derive(Debug, Clone)]
+pub struct InboundRecord {
+    pub id: i64,
+    pub bap_id: String,
+    pub action: String,
+    pub message_id: String,
+    pub transaction_id: Option<String>,
+    pub body: Vec<u8>,
+    pub authorization: Option<String>,
+    pub received_at: i64,
+    pub response_status: i64,
+    pub response_body: String,
+    pub state: String,
+    pub process_note: Option<String>,
+}
+
+impl Store {
+    async fn journal_batch(
+        &self,
+        entries: &[&JournalEntry],
+    ) -> Result<Vec<JournalOutcome>, StoreError> {
+        on_writer!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let mut outcomes = Vec::with_capacity(entries.len());
+            for entry in entries {
+                let inserted: Option<i64> = sqlx::query_scalar(INSERT_INBOUND)
+                    .bind(&entry.bap_id)
+                    .bind(&entry.action)
+                    .bind(&entry.message_id)
+                    .bind(&entry.transaction_id)
+                    .bind(&entry.domain)
+                    .bind(&entry.city)
+                    .bind(&entry.bap_uri)
+                    .bind(&entry.body)
+                    .bind(&entry.authorization)
+                    .bind(&entry.gateway_authorization)
+                    .bind(entry.received_at)
+                    .bind(entry.request_timestamp)
+                    .bind(entry.ttl_ms)
+                    .bind(i64::from(entry.response_status))
+                    .bind(String::from_utf8_lossy(&entry.response_body).into_owned())
+                    .bind(entry.state)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let outcome = match inserted {
+                    Some(id) => JournalOutcome::Recorded(id),
+                    None => {
+                        let (status, body): (i64, String) = sqlx::query_as(SELECT_ANSWER)
+                            .bind(&entry.bap_id)
+                            .bind(&entry.action)
+                            .bind(&entry.message_id)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                        JournalOutcome::Replay { status: status as u16, body: body.into_bytes() }
+                    }
+                };
+                outcomes.push(outcome);
+            }
+            tx.commit().await?;
+            Ok(outcomes)
+        })
+    }
+
+    /// Acknowledged requests not processed yet, oldest first (after a restart, or left by a
+    /// replica that died). `older_than` keeps the sweep off requests a live worker is handling.
+    pub async fn pending_inbound(
+        &self,
+        older_than: i64,
+        limit: i64,
+    ) -> Result<Vec<PendingInbound>, StoreError> {
+        let rows: Vec<(i64, String, Vec<u8>, i64)> = on_reader!(self, pool => {
+            sqlx::query_as(
+                "SELECT id, action, body, received_at FROM inbound WHERE state = 'pending' AND received_at <= $1 \
+                 ORDER BY id LIMIT $2",
+            )
+            .bind(older_than)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(id, action, body, received_at)| PendingInbound {
+                id,
+                action,
+                body,
+                received_at,
+            })
+            .collect())
+    }
+
+    pub async fn inbound_by_id(&self, id: i64) -> Result<Option<PendingInbound>, StoreError> {
+        let row: Option<(i64, String, Vec<u8>, i64)> = on_reader!(self, pool => {
+            sqlx::query_as("SELECT id, action, body, received_at FROM inbound WHERE id = $1 AND state = 'pending'")
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row.map(|(id, action, body, received_at)| PendingInbound {
+            id,
+            action,
+            body,
+            received_at,
+        }))
+    }
+
+    /// Marks a request as handled without business effect (`unhandled`) or with a note.
+    pub async fn finish_inbound(
+        &self,
+        id: i64,
+        state: &str,
+        note: &str,
+    ) -> Result<bool, StoreError> {
+        let done = on_writer!(self, pool => {
+            sqlx::query("UPDATE inbound SET state = $1, processed_at = $2, process_note = $3 WHERE id = $4 AND state = 'pending'")
+                .bind(state)
+                .bind(now_ms())
+                .bind(note)
+                .bind(id)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(done == 1)
+    }
+
+    /// Every journaled request of a transaction, in arrival order.
+    pub async fn inbound_for_transaction(
+        &self,
+        transaction_id: &str,
+    ) -> Result<Vec<InboundRecord>, StoreError> {
+        type Row = (
+            i64,
+            String,
+            String,
+            String,
+            Option<String>,
+            Vec<u8>,
+            Option<String>,
+            i64,
+            i64,
+            String,
+            String,
+            Option<String>,
+        );
+        let rows: Vec<Row> = on_reader!(self, pool => {
+            sqlx::query_as(
+                "SELECT id, bap_id, action, message_id, transaction_id, body, authorization, received_at, \
+                 response_status, response_body, state, process_note FROM inbound WHERE transaction_id = $1 ORDER BY id",
+            )
+            .bind(transaction_id)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|r| InboundRecord {
+                id: r.0,
+                bap_id: r.1,
+                action: r.2,
+                message_id: r.3,
+                transaction_id: r.4,
+                body: r.5,
+                authorization: r.6,
+                received_at: r.7,
+                response_status: r.8,
+                response_body: r.9,
+                state: r.10,
+                process_note: r.11,
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,148 @@
+//! The only place with SQL. One `Store` works on the embedded SQLite file or on a shared
+//! PostgreSQL; queries are written once in SQL both accept (`$1` placeholders, `RETURNING`,
+//! `ON CONFLICT`), and where the dialects differ the code branches explicitly.
+//!
+//! Times are stored as Unix milliseconds (BIGINT), bodies as bytes, so every column reads
+//! back as the same Rust type on both databases.
+
+mod journal;
+mod outbox;
+mod values;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+pub use journal::{InboundRecord, JournalEntry, JournalOutcome, JournalWriter, PendingInbound};
+pub use outbox::{
+    AttemptRecord, ClaimedCallback, DeliveryOutcome, NewCallback, OutboxRow, OutboxState,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("cannot create the directory for the database file {path}: {source}")]
+    Directory {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("the journal writer has stopped")]
+    WriterGone,
+}
+
+/// Which database, with its pools. SQLite gets one writer connection (SQLite allows one
+/// writer at a time; queuing in the pool beats retrying on SQLITE_BUSY) and several readers.
+#[derive(Clone)]
+pub(crate) enum Backend {
+    Sqlite {
+        writer: SqlitePool,
+        reader: SqlitePool,
+    },
+    Postgres(PgPool),
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) backend: Backend,
+}
+
+/// Runs `$body` with `$pool` bound to the pool that may write, whatever the backend.
+macro_rules! on_writer {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.backend {
+            $crate::store::Backend::Sqlite { writer: $pool, .. } => $body,
+            $crate::store::Backend::Postgres($pool) => $body,
+        }
+    };
+}
+/// Runs `$body` with `$pool` bound to a pool for reading.
+macro_rules! on_reader {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.backend {
+            $crate::store::Backend::Sqlite { reader: $pool, .. } => $body,
+            $crate::store::Backend::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use {on_reader, on_writer};
+
+impl Store {
+    /// Opens the database named by `url` (creating a SQLite file and its directory if needed)
+    /// and brings its schema up to date.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let store = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let options = PgConnectOptions::from_str(url)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options)
+                .await?;
+            sqlx::migrate!("migrations/postgres").run(&pool).await?;
+            Store {
+                backend: Backend::Postgres(pool),
+            }
+        } else {
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true);
+            if let Some(parent) = options
+                .get_filename()
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+            {
+                std::fs::create_dir_all(parent).map_err(|source| StoreError::Directory {
+                    path: parent.display().to_string(),
+                    source,
+                })?;
+            }
+            let writer = SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(options.clone())
+                .await?;
+            sqlx::migrate!("migrations/sqlite").run(&writer).await?;
+            let reader = SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(options.read_only(true))
+                .await?;
+            Store {
+                backend: Backend::Sqlite { writer, reader },
+            }
+        };
+        Ok(store)
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.backend, Backend::Postgres(_))
+    }
+
+    /// Does the database answer?
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        on_reader!(self, pool => { sqlx::query("SELECT 1").execute(pool).await?; });
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        match &self.backend {
+            Backend::Sqlite { writer, reader } => {
+                reader.close().await;
+                writer.close().await;
+            }
+            Backend::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}

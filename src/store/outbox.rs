@@ -1,0 +1,409 @@
+//! The outbox: callbacks waiting to be delivered, written in the same transaction as the
+//! change that caused them, then claimed by a delivery worker under a lease. On PostgreSQL
+//! the claim takes row locks with SKIP LOCKED, so replicas never claim the same callback.
+
+use super::{now_ms, on_reader, on_writer, Store, StoreError};
+
+/// A callback to queue.
+#[derive(Debug, Clone)]
+pub struct NewCallback {
+    pub action: String,
+    /// `solicited` answers a request; `unsolicited` is the seller's own initiative.
+    pub solicited: bool,
+    pub inbound_id: Option<i64>,
+    pub bap_id: String,
+    pub url: String,
+    pub transaction_id: String,
+    pub message_id: String,
+    pub domain: Option<String>,
+    pub body: Vec<u8>,
+    /// After this (Unix ms) the callback is dead-lettered instead of retried.
+    pub deadline_at: i64,
+}
+
+/// Inserts `$callback` (a `&NewCallback`) with the executor `$tx`; evaluates to its id.
+macro_rules! insert_callback {
+    ($tx:expr, $callback:expr, $now:expr) => {{
+        let callback: &$crate::store::NewCallback = $callback;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO outbox (action, kind, inbound_id, bap_id, url, transaction_id, message_id, domain, body, \
+             created_at, deadline_at, next_attempt_at, state, attempts) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $10, 'pending', 0) RETURNING id",
+        )
+        .bind(&callback.action)
+        .bind(if callback.solicited { "solicited" } else { "unsolicited" })
+        .bind(callback.inbound_id)
+        .bind(&callback.bap_id)
+        .bind(&callback.url)
+        .bind(&callback.transaction_id)
+        .bind(&callback.message_id)
+        .bind(&callback.domain)
+        .bind(&callback.body)
+        .bind($now)
+        .bind(callback.deadline_at)
+        .fetch_one($tx)
+        .await?;
+        id
+    }};
+}
+
+/// A callback claimed for one delivery attempt.
+#[derive(Debug, Clone)]
+pub struct ClaimedCallback {
+    pub id: i64,
+    pub action: String,
+    pub bap_id: String,
+    pub url: String,
+    pub transaction_id: String,
+    pub message_id: String,
+    pub body: Vec<u8>,
+    pub attempts: i64,
+    pub deadline_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxState {
+    Pending,
+    Delivered,
+    Nacked,
+    Failed,
+    Dead,
+}
+
+impl OutboxState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxState::Pending => "pending",
+            OutboxState::Delivered => "delivered",
+            OutboxState::Nacked => "nacked",
+            OutboxState::Failed => "failed",
+            OutboxState::Dead => "dead",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            Self::Pending,
+            Self::Delivered,
+            Self::Nacked,
+            Self::Failed,
+            Self::Dead,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+}
+
+/// What one attempt ended in, and so what happens next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    Delivered,
+    Nacked {
+        code: Option<String>,
+        message: Option<String>,
+    },
+    Failed {
+        reason: String,
+    },
+    Retry {
+        at: i64,
+        reason: String,
+    },
+    Dead {
+        reason: String,
+    },
+}
+
+/// One delivery attempt, journaled with the exact header it carried.
+#[derive(Debug, Clone)]
+pub struct AttemptRecord {
+    pub started_at: i64,
+    pub authorization: String,
+    pub http_status: Option<u16>,
+    pub response_body: Option<String>,
+    pub error: Option<String>,
+}
+
+/// A callback as `haat outbox list` shows it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub action: String,
+    pub kind: String,
+    pub bap_id: String,
+    pub url: String,
+    pub transaction_id: String,
+    pub message_id: String,
+    pub state: String,
+    pub attempts: i64,
+    pub created_at: i64,
+    pub next_attempt_at: i64,
+    pub deadline_at: i64,
+    pub last_http_status: Option<i64>,
+    pub last_error: Option<String>,
+    pub nack_code: Option<String>,
+    pub nack_message: Option<String>,
+    pub body: Vec<u8>,
+}
+
+const CLAIM_POSTGRES: &str = "UPDATE outbox SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
+     WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= $3 \
+     AND (lease_until IS NULL OR lease_until < $3) ORDER BY next_attempt_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) \
+     RETURNING id, action, bap_id, url, transaction_id, message_id, body, attempts, deadline_at";
+const CLAIM_SQLITE: &str =
+    "UPDATE outbox SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
+     WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= $3 \
+     AND (lease_until IS NULL OR lease_until < $3) ORDER BY next_attempt_at, id LIMIT $4) \
+     RETURNING id, action, bap_id, url, transaction_id, message_id, body, attempts, deadline_at";
+
+type ClaimRow = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Vec<u8>,
+    i64,
+    i64,
+);
+const OUTBOX_COLUMNS: &str =
+    "id, action, kind, bap_id, url, transaction_id, message_id, state, attempts, created_at, \
+     next_attempt_at, deadline_at, last_http_status, last_error, nack_code, nack_message, body";
+
+impl Store {
+    /// Queues callbacks on their own, for the seller's unsolicited actions.
+    pub async fn enqueue_callbacks(
+        &self,
+        callbacks: &[NewCallback],
+    ) -> Result<Vec<i64>, StoreError> {
+        let now = now_ms();
+        on_writer!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let mut ids = Vec::with_capacity(callbacks.len());
+            for callback in callbacks {
+                ids.push(insert_callback!(&mut *tx, callback, now));
+            }
+            tx.commit().await?;
+            Ok(ids)
+        })
+    }
+
+    /// Marks an acknowledged request processed and queues its callbacks, in one transaction.
+    /// Returns false (and changes nothing) when another worker processed it first.
+    pub async fn complete_inbound(
+        &self,
+        inbound_id: i64,
+        note: &str,
+        callbacks: &[NewCallback],
+    ) -> Result<bool, StoreError> {
+        let now = now_ms();
+        on_writer!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let claimed = sqlx::query(
+                "UPDATE inbound SET state = 'processed', processed_at = $1, process_note = $2 WHERE id = $3 AND state = 'pending'",
+            )
+            .bind(now)
+            .bind(note)
+            .bind(inbound_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if claimed != 1 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            for callback in callbacks {
+                insert_callback!(&mut *tx, callback, now);
+            }
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
+    /// Claims up to `limit` due callbacks for `owner` until `lease_until`.
+    pub async fn claim_due_callbacks(
+        &self,
+        owner: &str,
+        lease_until: i64,
+        limit: i64,
+    ) -> Result<Vec<ClaimedCallback>, StoreError> {
+        let now = now_ms();
+        let sql = if self.is_postgres() {
+            CLAIM_POSTGRES
+        } else {
+            CLAIM_SQLITE
+        };
+        let rows: Vec<ClaimRow> = on_writer!(self, pool => {
+            sqlx::query_as(sql).bind(owner).bind(lease_until).bind(now).bind(limit).fetch_all(pool).await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|r| ClaimedCallback {
+                id: r.0,
+                action: r.1,
+                bap_id: r.2,
+                url: r.3,
+                transaction_id: r.4,
+                message_id: r.5,
+                body: r.6,
+                attempts: r.7,
+                deadline_at: r.8,
+            })
+            .collect())
+    }
+
+    /// Records one attempt and its consequence, if `owner` still holds the lease.
+    pub async fn record_attempt(
+        &self,
+        id: i64,
+        owner: &str,
+        attempt: &AttemptRecord,
+        outcome: &DeliveryOutcome,
+    ) -> Result<bool, StoreError> {
+        let now = now_ms();
+        let (state, next_attempt_at, error, nack_code, nack_message, label) = match outcome {
+            DeliveryOutcome::Delivered => ("delivered", None, None, None, None, "delivered"),
+            DeliveryOutcome::Nacked { code, message } => (
+                "nacked",
+                None,
+                None,
+                code.clone(),
+                message.clone(),
+                "nacked",
+            ),
+            DeliveryOutcome::Failed { reason } => {
+                ("failed", None, Some(reason.clone()), None, None, "failed")
+            }
+            DeliveryOutcome::Retry { at, reason } => (
+                "pending",
+                Some(*at),
+                Some(reason.clone()),
+                None,
+                None,
+                "retry",
+            ),
+            DeliveryOutcome::Dead { reason } => {
+                ("dead", None, Some(reason.clone()), None, None, "dead")
+            }
+        };
+        let finished_at = if state == "pending" { None } else { Some(now) };
+        let http_status = attempt.http_status.map(i64::from);
+        on_writer!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let updated = sqlx::query(
+                "UPDATE outbox SET state = $1, next_attempt_at = COALESCE($2, next_attempt_at), last_error = $3, \
+                 nack_code = $4, nack_message = $5, last_http_status = $6, finished_at = $7, lease_owner = NULL, \
+                 lease_until = NULL WHERE id = $8 AND lease_owner = $9",
+            )
+            .bind(state)
+            .bind(next_attempt_at)
+            .bind(error.as_deref().or(attempt.error.as_deref()))
+            .bind(nack_code)
+            .bind(nack_message)
+            .bind(http_status)
+            .bind(finished_at)
+            .bind(id)
+            .bind(owner)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if updated != 1 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            sqlx::query(
+                "INSERT INTO outbox_attempts (outbox_id, attempt, started_at, finished_at, authorization, http_status, \
+                 response_body, error, outcome) \
+                 VALUES ($1, (SELECT attempts FROM outbox WHERE id = $1), $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(id)
+            .bind(attempt.started_at)
+            .bind(now)
+            .bind(&attempt.authorization)
+            .bind(http_status)
+            .bind(&attempt.response_body)
+            .bind(&attempt.error)
+            .bind(label)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
+    /// Callbacks, newest first, optionally of one state.
+    pub async fn list_callbacks(
+        &self,
+        state: Option<OutboxState>,
+        limit: i64,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        let rows: Vec<OutboxRow> = on_reader!(self, pool => {
+            match state {
+                Some(state) => sqlx::query_as(&format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE state = $1 ORDER BY id DESC LIMIT $2"))
+                    .bind(state.as_str())
+                    .bind(limit)
+                    .fetch_all(pool)
+                    .await?,
+                None => sqlx::query_as(&format!("SELECT {OUTBOX_COLUMNS} FROM outbox ORDER BY id DESC LIMIT $1"))
+                    .bind(limit)
+                    .fetch_all(pool)
+                    .await?,
+            }
+        });
+        Ok(rows)
+    }
+
+    pub async fn callbacks_for_transaction(
+        &self,
+        transaction_id: &str,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        let rows: Vec<OutboxRow> = on_reader!(self, pool => {
+            sqlx::query_as(&format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE transaction_id = $1 ORDER BY id"))
+                .bind(transaction_id)
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows)
+    }
+
+    pub async fn callback(&self, id: i64) -> Result<Option<OutboxRow>, StoreError> {
+        let row: Option<OutboxRow> = on_reader!(self, pool => {
+            sqlx::query_as(&format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id = $1")).bind(id).fetch_optional(pool).await?
+        });
+        Ok(row)
+    }
+
+    /// Puts a finished callback back in the queue, due now, with `horizon_ms` more to live.
+    /// Returns false if there is no such callback or it is still pending.
+    pub async fn retry_callback(&self, id: i64, horizon_ms: i64) -> Result<bool, StoreError> {
+        let now = now_ms();
+        let updated = on_writer!(self, pool => {
+            sqlx::query(
+                "UPDATE outbox SET state = 'pending', next_attempt_at = $1, deadline_at = $2, finished_at = NULL, \
+                 lease_owner = NULL, lease_until = NULL WHERE id = $3 AND state <> 'pending'",
+            )
+            .bind(now)
+            .bind(now + horizon_ms)
+            .bind(id)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(updated == 1)
+    }
+
+    /// How many attempts ended in each outcome for one callback (tests and diagnostics).
+    pub async fn attempts_of(
+        &self,
+        id: i64,
+    ) -> Result<Vec<(i64, String, Option<i64>, String)>, StoreError> {
+        let rows = on_reader!(self, pool => {
+            sqlx::query_as("SELECT attempt, outcome, http_status, authorization FROM outbox_attempts WHERE outbox_id = $1 ORDER BY id")
+                .bind(id)
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows)
+    }
+}
