@@ -371,9 +371,9 @@ impl Settings {
             ));
         }
         let phone = &self.support.phone;
-        if !phone.is_empty() && !(phone.len() == 10 || phone.len() == 11)
-            || !phone.bytes().all(|b| b.is_ascii_digit())
-        {
+        let phone_ok = phone.is_empty()
+            || ((10..=11).contains(&phone.len()) && phone.bytes().all(|b| b.is_ascii_digit()));
+        if !phone_ok {
             return Err(invalid("support.phone", "must be 10 or 11 digits"));
         }
         if tracing_subscriber::EnvFilter::try_new(&self.telemetry.log_level).is_err() {

@@ -135,7 +135,12 @@ impl OutboxWorker {
     async fn attempt(&self, callback: ClaimedCallback) {
         let started_at = now_ms();
         if started_at > callback.deadline_at {
-            let reason = "its ttl ran out before it could be delivered".to_owned();
+            let reason = match &callback.last_error {
+                Some(last) => {
+                    format!("its ttl ran out before it could be delivered (last failure: {last})")
+                }
+                None => "its ttl ran out before it could be delivered".to_owned(),
+            };
             let attempt = AttemptRecord {
                 started_at,
                 authorization: String::new(),

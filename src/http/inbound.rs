@@ -99,24 +99,25 @@ async fn answer(
         span.record("beckn.transaction_id", transaction_id);
     }
 
-    // The signer must be the buyer app named in the context, or a registered gateway.
-    let bap_id = json
-        .pointer("/context/bap_id")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
+    // The signer must be the buyer app named in the context, or a registered gateway. A body
+    // without a context.bap_id is a body problem, answered by the context check below.
+    let bap_id = json.pointer("/context/bap_id").and_then(Value::as_str);
     let signer = &verified.sender;
-    if signer.subscriber_id != bap_id && signer.subscriber_type != Some(SubscriberType::Gateway) {
-        return Err(InboundError::Signature {
-            by: SignedBy::Sender,
-            reason: format!(
-                "the request is signed by {} but context.bap_id is \"{bap_id}\"; a buyer app signs its own requests",
-                signer.subscriber_id
-            ),
-        });
+    if let Some(bap_id) = bap_id {
+        if signer.subscriber_id != bap_id && signer.subscriber_type != Some(SubscriberType::Gateway)
+        {
+            return Err(InboundError::Signature {
+                by: SignedBy::Sender,
+                reason: format!(
+                    "the request is signed by {} but context.bap_id is \"{bap_id}\"; a buyer app signs its own requests",
+                    signer.subscriber_id
+                ),
+            });
+        }
     }
 
-    // Schema, then context. Either failure is a NACK that is journaled too, so that a replay
-    // gets the same NACK.
+    // Context, then schema (the context says which domain's schema applies). Either failure
+    // is a NACK that is journaled too, so that a replay gets the same NACK.
     let domain = json
         .pointer("/context/domain")
         .and_then(Value::as_str)
@@ -128,10 +129,12 @@ async fn answer(
         clock_skew_ms: (state.settings.inbound.clock_skew_secs * 1000) as i64,
         default_ttl_ms: (state.settings.inbound.default_ttl_secs * 1000) as i64,
     };
-    let checked = state
-        .schemas
-        .check(&domain, action.as_str(), &json)
-        .and_then(|()| Context::check(&json, action, &rules, chrono::Utc::now()));
+    let checked = Context::check(&json, action, &rules, chrono::Utc::now()).and_then(|context| {
+        state
+            .schemas
+            .check(&domain, action.as_str(), &json)
+            .map(|()| context)
+    });
     let (status, response_body, journal_state, context) = match checked {
         Ok(context) => (200u16, ACK_BODY.to_vec(), "pending", Some(context)),
         Err(wire) => {

@@ -253,7 +253,7 @@ impl Context {
         }
 
         let domain = text("domain")?;
-        if !rules.domains.iter().any(|d| *d == domain) {
+        if !rules.domains.contains(&domain) {
             return Err(context_error(
                 "context.domain",
                 format!(

@@ -40,10 +40,13 @@ fn schema_family(domain: &str) -> &'static str {
     }
 }
 
+/// Compiled validators by (schema family, action).
+type Compiled = HashMap<(&'static str, String), Arc<Validator>>;
+
 /// Compiled validators, built on first use (or ahead of time by `warm_up`).
 #[derive(Default, Clone)]
 pub struct Schemas {
-    compiled: Arc<Mutex<HashMap<(&'static str, String), Arc<Validator>>>>,
+    compiled: Arc<Mutex<Compiled>>,
 }
 
 impl Schemas {

@@ -106,7 +106,7 @@ impl JournalWriter {
 }
 
 const INSERT_INBOUND: &str = "INSERT INTO inbound (bap_id, action, message_id, transaction_id, domain, city, bap_uri, \
-     body, authorization, gateway_authorization, received_at, request_timestamp, ttl_ms, response_status, \
+     body, authorization_header, gateway_authorization, received_at, request_timestamp, ttl_ms, response_status, \
      response_body, state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
      ON CONFLICT (bap_id, action, message_id) DO NOTHING RETURNING id";
 const SELECT_ANSWER: &str =
@@ -269,7 +269,7 @@ impl Store {
         );
         let rows: Vec<Row> = on_reader!(self, pool => {
             sqlx::query_as(
-                "SELECT id, bap_id, action, message_id, transaction_id, body, authorization, received_at, \
+                "SELECT id, bap_id, action, message_id, transaction_id, body, authorization_header, received_at, \
                  response_status, response_body, state, process_note FROM inbound WHERE transaction_id = $1 ORDER BY id",
             )
             .bind(transaction_id)

@@ -59,6 +59,8 @@ pub struct ClaimedCallback {
     pub body: Vec<u8>,
     pub attempts: i64,
     pub deadline_at: i64,
+    /// Why the previous attempt failed, if one did.
+    pub last_error: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,12 +151,12 @@ pub struct OutboxRow {
 const CLAIM_POSTGRES: &str = "UPDATE outbox SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
      WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= $3 \
      AND (lease_until IS NULL OR lease_until < $3) ORDER BY next_attempt_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) \
-     RETURNING id, action, bap_id, url, transaction_id, message_id, body, attempts, deadline_at";
+     RETURNING id, action, bap_id, url, transaction_id, message_id, body, attempts, deadline_at, last_error";
 const CLAIM_SQLITE: &str =
     "UPDATE outbox SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
      WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= $3 \
      AND (lease_until IS NULL OR lease_until < $3) ORDER BY next_attempt_at, id LIMIT $4) \
-     RETURNING id, action, bap_id, url, transaction_id, message_id, body, attempts, deadline_at";
+     RETURNING id, action, bap_id, url, transaction_id, message_id, body, attempts, deadline_at, last_error";
 
 type ClaimRow = (
     i64,
@@ -166,6 +168,7 @@ type ClaimRow = (
     Vec<u8>,
     i64,
     i64,
+    Option<String>,
 );
 const OUTBOX_COLUMNS: &str =
     "id, action, kind, bap_id, url, transaction_id, message_id, state, attempts, created_at, \
@@ -249,6 +252,7 @@ impl Store {
                 body: r.6,
                 attempts: r.7,
                 deadline_at: r.8,
+                last_error: r.9,
             })
             .collect())
     }
@@ -313,7 +317,7 @@ impl Store {
                 return Ok(false);
             }
             sqlx::query(
-                "INSERT INTO outbox_attempts (outbox_id, attempt, started_at, finished_at, authorization, http_status, \
+                "INSERT INTO outbox_attempts (outbox_id, attempt, started_at, finished_at, authorization_header, http_status, \
                  response_body, error, outcome) \
                  VALUES ($1, (SELECT attempts FROM outbox WHERE id = $1), $2, $3, $4, $5, $6, $7, $8)",
             )
@@ -399,7 +403,7 @@ impl Store {
         id: i64,
     ) -> Result<Vec<(i64, String, Option<i64>, String)>, StoreError> {
         let rows = on_reader!(self, pool => {
-            sqlx::query_as("SELECT attempt, outcome, http_status, authorization FROM outbox_attempts WHERE outbox_id = $1 ORDER BY id")
+            sqlx::query_as("SELECT attempt, outcome, http_status, authorization_header FROM outbox_attempts WHERE outbox_id = $1 ORDER BY id")
                 .bind(id)
                 .fetch_all(pool)
                 .await?
