@@ -15,7 +15,15 @@ What is changed, and why (each change is also listed in the output's "_patches")
   * /rating, /support and /catalog_rejection (and on_rating, on_support) are not in the 1.2.5
     files. Their schemas are written here from the 1.2.0 bundle (ret-1.2.0-build.yaml: Rating,
     /support, /on_rating, /on_support) and from the catalog_rejection shape in RETAIL-DIGEST.md 2.1.
-Nothing else is touched: enums, patterns and required lists are ONDC's.
+  * The finder fee type enum (Intent payment and order payment) accepts the lower-case
+    "percent"/"amount" beside "Percent"/"Amount": ONDC's validators and every live log use
+    lower case, and RETAIL-DIGEST.md section 5 says to compare case-insensitively.
+  * /update's fulfillment type accepts "Cancel" and "RTO" beside "Delivery"/"Return": the
+    refund update of RETAIL-DIGEST.md section 9 points at the Cancel or RTO fulfillment.
+  * Fulfillment type enums accept "Self-Pickup", "Buyer-Delivery" and "Delivery and
+    Self-Pickup" beside the OpenAPI's "Pickup": the validators and the digest (sections 5,
+    6.1) use those names.
+Nothing else is touched: patterns, required lists and the other enums are ONDC's.
 """
 import json
 import pathlib
@@ -97,6 +105,29 @@ AUTHORED = {
 }
 
 
+ENUM_WIDENINGS = {
+    "Percent": ["percent", "amount"],
+    "Pickup": ["Self-Pickup", "Buyer-Delivery", "Delivery and Self-Pickup"],
+    # /update's fulfillment type: a buyer app's refund update names the Cancel (or RTO)
+    # fulfillment whose money it settled (RETAIL-DIGEST.md section 9).
+    "Return": ["Cancel", "RTO"],
+}
+
+
+def widen_enums(node):
+    if isinstance(node, dict):
+        values = node.get("enum")
+        if isinstance(values, list):
+            for marker, extra in ENUM_WIDENINGS.items():
+                if marker in values:
+                    values.extend(v for v in extra if v not in values)
+        for child in node.values():
+            widen_enums(child)
+    elif isinstance(node, list):
+        for child in node:
+            widen_enums(child)
+
+
 def build(domain: str) -> dict:
     doc = yaml.safe_load((OPENAPI / f"ret-1.2.5-{domain}.openapi.yaml").read_text())
     schemas = doc["components"]["schemas"]
@@ -104,6 +135,7 @@ def build(domain: str) -> dict:
     for extra in EXTRA_ACTIONS:
         if extra not in action["enum"]:
             action["enum"].append(extra)
+    widen_enums(doc)
     requests = {}
     for path, item in doc["paths"].items():
         body = item["post"]["requestBody"]["content"]["application/json"]["schema"]
@@ -116,6 +148,9 @@ def build(domain: str) -> dict:
         "_patches": [
             "Context.action enum extended with " + ", ".join(EXTRA_ACTIONS),
             "rating, on_rating, support, on_support, catalog_rejection authored from the 1.2.0 bundle and the digest",
+            "finder fee type enums also accept percent/amount (validators and live logs use lower case)",
+            "fulfillment type enums also accept Self-Pickup, Buyer-Delivery, Delivery and Self-Pickup (validators)",
+            "update fulfillment type also accepts Cancel and RTO (refund updates, digest section 9)",
         ],
         "components": {"schemas": schemas},
         "requests": requests,
