@@ -30,7 +30,7 @@ pub struct AppState {
     pub key_pairs: Arc<KeyPairs>,
     pub schemas: Schemas,
     pub metrics: Metrics,
-    pub inbound_ready: mpsc::UnboundedSender<i64>,
+    pub inbound_ready: mpsc::UnboundedSender<crate::store::PendingInbound>,
     pub outbox_wakeup: Arc<Notify>,
 }
 

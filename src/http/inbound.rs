@@ -16,7 +16,7 @@ use crate::protocol::ack::{nack_body, ACK_BODY};
 use crate::protocol::context::{Action, Context, ContextRules, ReplayKey};
 use crate::registry::SubscriberType;
 use crate::startup::AppState;
-use crate::store::{now_ms, JournalEntry, JournalOutcome};
+use crate::store::{now_ms, JournalEntry, JournalOutcome, PendingInbound};
 
 pub async fn handle(
     request: HttpRequest,
@@ -177,7 +177,12 @@ async fn answer(
     match state.journal.record(entry).await {
         Ok(JournalOutcome::Recorded(id)) => {
             if journal_state == "pending" {
-                let _ = state.inbound_ready.send(id);
+                let _ = state.inbound_ready.send(PendingInbound {
+                    id,
+                    action: action.as_str().to_owned(),
+                    body: body.to_vec(),
+                    received_at,
+                });
                 Ok((raw_response(status, response_body), "ack"))
             } else {
                 let code = crate::protocol::ack::read_peer_answer(&response_body);

@@ -44,6 +44,16 @@ pub struct Processor {
 const SWEEP_GRACE_MS: i64 = 2_000;
 const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 const PARALLEL: usize = 16;
+const BATCH: usize = 256;
+
+/// Actions whose business logic this version has; the rest are acknowledged and recorded.
+fn has_logic(action: Action) -> bool {
+    matches!(action, Action::Rating | Action::Support)
+}
+
+fn unhandled_note(action: Action) -> String {
+    format!("recorded; this version of Haat has no business logic for {} yet", action.as_str())
+}
 
 impl Processor {
     pub fn new(store: Store, settings: Arc<Settings>, outbox_wakeup: Arc<Notify>) -> Self {
@@ -54,26 +64,52 @@ impl Processor {
         }
     }
 
-    /// Runs until the channel closes: ids from the HTTP handler first, and a sweep every second
-    /// for requests a crash or another replica left behind.
-    pub async fn run(self, mut ready: mpsc::UnboundedReceiver<i64>) {
+    /// Runs until the channel closes: requests from the HTTP handler first, and a sweep every
+    /// second for requests a crash or another replica left behind. Requests that arrive
+    /// together are handled together, so that recording many of them costs one write.
+    pub async fn run(self, mut ready: mpsc::UnboundedReceiver<PendingInbound>) {
         let permits = Arc::new(Semaphore::new(PARALLEL));
         self.sweep(i64::MAX, &permits).await;
         let mut ticker = tokio::time::interval(SWEEP_INTERVAL);
+        let mut batch = Vec::with_capacity(BATCH);
         loop {
             tokio::select! {
-                id = ready.recv() => {
-                    let Some(id) = id else { break };
-                    let permit = permits.clone().acquire_owned().await.expect("semaphore never closes");
-                    let worker = self.clone();
-                    tokio::spawn(async move {
-                        worker.process_id(id).await;
-                        drop(permit);
-                    });
+                received = ready.recv_many(&mut batch, BATCH) => {
+                    if received == 0 {
+                        break;
+                    }
+                    self.handle_batch(std::mem::take(&mut batch), &permits).await;
                 }
                 _ = ticker.tick() => {
                     self.sweep(now_ms() - SWEEP_GRACE_MS, &permits).await;
                 }
+            }
+        }
+    }
+
+    /// Records requests without business logic in one statement per action, and hands the
+    /// others to parallel workers.
+    async fn handle_batch(&self, batch: Vec<PendingInbound>, permits: &Arc<Semaphore>) {
+        let mut unhandled: Vec<(Action, Vec<i64>)> = Vec::new();
+        for request in batch {
+            match Action::parse(&request.action) {
+                Some(action) if !has_logic(action) => match unhandled.iter_mut().find(|(a, _)| *a == action) {
+                    Some((_, ids)) => ids.push(request.id),
+                    None => unhandled.push((action, vec![request.id])),
+                },
+                _ => {
+                    let permit = permits.clone().acquire_owned().await.expect("semaphore never closes");
+                    let worker = self.clone();
+                    tokio::spawn(async move {
+                        worker.process(request).await;
+                        drop(permit);
+                    });
+                }
+            }
+        }
+        for (action, ids) in unhandled {
+            if let Err(error) = self.store.finish_inbound_many(&ids, "unhandled", &unhandled_note(action)).await {
+                tracing::warn!(error = %error, "cannot record requests; the sweep will retry");
             }
         }
     }
@@ -101,16 +137,6 @@ impl Processor {
                 worker.process(request).await;
                 drop(permit);
             });
-        }
-    }
-
-    async fn process_id(&self, id: i64) {
-        match self.store.inbound_by_id(id).await {
-            Ok(Some(request)) => self.process(request).await,
-            Ok(None) => {}
-            Err(error) => {
-                tracing::warn!(error = %error, inbound_id = id, "cannot read a journaled request; the sweep will retry")
-            }
         }
     }
 

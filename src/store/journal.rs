@@ -3,6 +3,8 @@
 //! share one transaction (one disk sync), which is what lets a node persist thousands of
 //! requests a second on SQLite.
 
+use std::collections::HashMap;
+
 use tokio::sync::oneshot;
 
 use super::{now_ms, on_reader, on_writer, Store, StoreError};
@@ -105,10 +107,9 @@ impl JournalWriter {
     }
 }
 
-const INSERT_INBOUND: &str = "INSERT INTO inbound (bap_id, action, message_id, transaction_id, domain, city, bap_uri, \
-     body, authorization_header, gateway_authorization, received_at, request_timestamp, ttl_ms, response_status, \
-     response_body, state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
-     ON CONFLICT (bap_id, action, message_id) DO NOTHING RETURNING id";
+const INSERT_INBOUND_COLUMNS: &str = "INSERT INTO inbound (bap_id, action, message_id, transaction_id, domain, city, \
+     bap_uri, body, authorization_header, gateway_authorization, received_at, request_timestamp, ttl_ms, \
+     response_status, response_body, state) ";
 const SELECT_ANSWER: &str =
     "SELECT response_status, response_body FROM inbound WHERE bap_id = $1 AND action = $2 AND message_id = $3";
 
@@ -139,46 +140,58 @@ pub struct InboundRecord {
 }
 
 impl Store {
+    /// Inserts a batch with one multi-row statement in one transaction; entries whose
+    /// (bap_id, action, message_id) is already journaled (or repeated within the batch) get
+    /// the stored answer instead.
     async fn journal_batch(
         &self,
         entries: &[&JournalEntry],
     ) -> Result<Vec<JournalOutcome>, StoreError> {
         on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
+            let mut insert = sqlx::QueryBuilder::new(INSERT_INBOUND_COLUMNS);
+            insert.push_values(entries.iter(), |mut row, entry| {
+                row.push_bind(&entry.bap_id)
+                    .push_bind(&entry.action)
+                    .push_bind(&entry.message_id)
+                    .push_bind(&entry.transaction_id)
+                    .push_bind(&entry.domain)
+                    .push_bind(&entry.city)
+                    .push_bind(&entry.bap_uri)
+                    .push_bind(&entry.body)
+                    .push_bind(&entry.authorization)
+                    .push_bind(&entry.gateway_authorization)
+                    .push_bind(entry.received_at)
+                    .push_bind(entry.request_timestamp)
+                    .push_bind(entry.ttl_ms)
+                    .push_bind(i64::from(entry.response_status))
+                    .push_bind(String::from_utf8_lossy(&entry.response_body).into_owned())
+                    .push_bind(entry.state);
+            });
+            insert.push(" ON CONFLICT (bap_id, action, message_id) DO NOTHING RETURNING id, bap_id, action, message_id");
+            let inserted: Vec<(i64, String, String, String)> = insert.build_query_as().fetch_all(&mut *tx).await?;
+            let mut ids: HashMap<(&str, &str, &str), i64> = inserted
+                .iter()
+                .map(|(id, bap_id, action, message_id)| ((bap_id.as_str(), action.as_str(), message_id.as_str()), *id))
+                .collect();
+            let mut first_answers: HashMap<(&str, &str, &str), (u16, &[u8])> = HashMap::new();
             let mut outcomes = Vec::with_capacity(entries.len());
             for entry in entries {
-                let inserted: Option<i64> = sqlx::query_scalar(INSERT_INBOUND)
-                    .bind(&entry.bap_id)
-                    .bind(&entry.action)
-                    .bind(&entry.message_id)
-                    .bind(&entry.transaction_id)
-                    .bind(&entry.domain)
-                    .bind(&entry.city)
-                    .bind(&entry.bap_uri)
-                    .bind(&entry.body)
-                    .bind(&entry.authorization)
-                    .bind(&entry.gateway_authorization)
-                    .bind(entry.received_at)
-                    .bind(entry.request_timestamp)
-                    .bind(entry.ttl_ms)
-                    .bind(i64::from(entry.response_status))
-                    .bind(String::from_utf8_lossy(&entry.response_body).into_owned())
-                    .bind(entry.state)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                let outcome = match inserted {
-                    Some(id) => JournalOutcome::Recorded(id),
-                    None => {
-                        let (status, body): (i64, String) = sqlx::query_as(SELECT_ANSWER)
-                            .bind(&entry.bap_id)
-                            .bind(&entry.action)
-                            .bind(&entry.message_id)
-                            .fetch_one(&mut *tx)
-                            .await?;
-                        JournalOutcome::Replay { status: status as u16, body: body.into_bytes() }
-                    }
-                };
-                outcomes.push(outcome);
+                let key = (entry.bap_id.as_str(), entry.action.as_str(), entry.message_id.as_str());
+                if let Some(id) = ids.remove(&key) {
+                    first_answers.insert(key, (entry.response_status, &entry.response_body));
+                    outcomes.push(JournalOutcome::Recorded(id));
+                } else if let Some((status, body)) = first_answers.get(&key) {
+                    outcomes.push(JournalOutcome::Replay { status: *status, body: body.to_vec() });
+                } else {
+                    let (status, body): (i64, String) = sqlx::query_as(SELECT_ANSWER)
+                        .bind(&entry.bap_id)
+                        .bind(&entry.action)
+                        .bind(&entry.message_id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    outcomes.push(JournalOutcome::Replay { status: status as u16, body: body.into_bytes() });
+                }
             }
             tx.commit().await?;
             Ok(outcomes)
@@ -213,21 +226,6 @@ impl Store {
             .collect())
     }
 
-    pub async fn inbound_by_id(&self, id: i64) -> Result<Option<PendingInbound>, StoreError> {
-        let row: Option<(i64, String, Vec<u8>, i64)> = on_reader!(self, pool => {
-            sqlx::query_as("SELECT id, action, body, received_at FROM inbound WHERE id = $1 AND state = 'pending'")
-                .bind(id)
-                .fetch_optional(pool)
-                .await?
-        });
-        Ok(row.map(|(id, action, body, received_at)| PendingInbound {
-            id,
-            action,
-            body,
-            received_at,
-        }))
-    }
-
     /// Marks a request as handled without business effect (`unhandled`) or with a note.
     pub async fn finish_inbound(
         &self,
@@ -246,6 +244,26 @@ impl Store {
                 .rows_affected()
         });
         Ok(done == 1)
+    }
+
+    /// Marks many pending requests with one state and note, in one statement.
+    pub async fn finish_inbound_many(&self, ids: &[i64], state: &str, note: &str) -> Result<u64, StoreError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let now = now_ms();
+        let done = on_writer!(self, pool => {
+            let mut update = sqlx::QueryBuilder::new("UPDATE inbound SET state = ");
+            update.push_bind(state).push(", processed_at = ").push_bind(now).push(", process_note = ").push_bind(note);
+            update.push(" WHERE state = 'pending' AND id IN (");
+            let mut list = update.separated(", ");
+            for id in ids {
+                list.push_bind(*id);
+            }
+            update.push(")");
+            update.build().execute(pool).await?.rows_affected()
+        });
+        Ok(done)
     }
 
     /// Every journaled request of a transaction, in arrival order.
