@@ -43,7 +43,10 @@ fn search_body() -> Vec<u8> {
 }
 
 fn bench(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let keys = KeyPairs::generate("bench-key");
     let public = keys.signing.verifying_key();
     let signer = Signer::new(keys.signing.clone(), "buyer.example.com", "bench-key");
@@ -58,29 +61,57 @@ fn bench(c: &mut Criterion) {
     let registry_url = format!("http://{}", listener.local_addr().unwrap());
     let server = HttpServer::new(move || {
         let record = record.clone();
-        App::new().route("/v2.0/lookup", web::post().to(move || {
-            let record = record.clone();
-            async move { HttpResponse::Ok().json(record) }
-        }))
+        App::new().route(
+            "/v2.0/lookup",
+            web::post().to(move || {
+                let record = record.clone();
+                async move { HttpResponse::Ok().json(record) }
+            }),
+        )
     })
     .workers(1)
     .listen(listener)
     .unwrap()
     .run();
     runtime.spawn(server);
-    let client = RegistryClient::new(reqwest::Client::new(), &registry_url, LookupApi::V2, signer.clone());
-    let directory = KeyDirectory::new(client, Duration::from_secs(3600), Duration::from_secs(30), Metrics::new());
+    let client = RegistryClient::new(
+        reqwest::Client::new(),
+        &registry_url,
+        LookupApi::V2,
+        signer.clone(),
+    );
+    let directory = KeyDirectory::new(
+        client,
+        Duration::from_secs(3600),
+        Duration::from_secs(30),
+        Metrics::new(),
+    );
     let mut headers = HeaderMap::new();
-    headers.insert(HeaderName::from_static("authorization"), HeaderValue::from_str(&header).unwrap());
+    headers.insert(
+        HeaderName::from_static("authorization"),
+        HeaderValue::from_str(&header).unwrap(),
+    );
     runtime
-        .block_on(haat::http::verify::verify(&directory, &headers, &body, now + 1, 5))
+        .block_on(haat::http::verify::verify(
+            &directory,
+            &headers,
+            &body,
+            now + 1,
+            5,
+        ))
         .expect("the signed search verifies");
 
     // The raw crates: the digest, the signing string and the strict Ed25519 verification.
-    let signature_b64 = header.rsplit("signature=\"").next().unwrap().trim_end_matches('"');
+    let signature_b64 = header
+        .rsplit("signature=\"")
+        .next()
+        .unwrap()
+        .trim_end_matches('"');
     let signature = {
         use base64::Engine;
-        let bytes = base64::engine::general_purpose::STANDARD.decode(signature_b64).unwrap();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(signature_b64)
+            .unwrap();
         Signature::from_slice(&bytes).unwrap()
     };
     let (created, expires) = (now.to_string(), (now + 3600).to_string());
@@ -90,14 +121,19 @@ fn bench(c: &mut Criterion) {
     group.bench_function("raw crates (blake2 + ed25519-dalek)", |b| {
         b.iter(|| {
             use base64::Engine;
-            let digest = base64::engine::general_purpose::STANDARD.encode(Blake2b512::digest(&body));
+            let digest =
+                base64::engine::general_purpose::STANDARD.encode(Blake2b512::digest(&body));
             let signing = signing_string(&created, &expires, &digest);
-            public.verify_strict(signing.as_bytes(), &signature).unwrap();
+            public
+                .verify_strict(signing.as_bytes(), &signature)
+                .unwrap();
         })
     });
     group.bench_function("haat (parse, digest, verify, key from cache)", |b| {
         b.to_async(&runtime).iter(|| async {
-            haat::http::verify::verify(&directory, &headers, &body, now + 1, 5).await.unwrap();
+            haat::http::verify::verify(&directory, &headers, &body, now + 1, 5)
+                .await
+                .unwrap();
         })
     });
     group.finish();

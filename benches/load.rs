@@ -2,7 +2,8 @@
 //! simulated buyer apps and reports ACK throughput and latency, and the node's CPU time and
 //! peak memory. Loopback only; bounded in requests and time.
 //!
-//!     cargo bench --bench load -- [--db sqlite|postgres] [--requests N] [--concurrency C] [--buyers B]
+//!     cargo bench --bench load -- [--db sqlite|postgres] [--sqlite-sync normal|full] [--requests N]
+//!         [--concurrency C] [--buyers B]
 //!
 //! The node runs with its own store in a temporary directory (or a fresh PostgreSQL schema)
 //! and a registry served by this harness that knows every simulated buyer app.
@@ -20,19 +21,27 @@ use serde_json::{json, Value};
 
 struct Options {
     db: String,
+    sqlite_sync: String,
     requests: usize,
     concurrency: usize,
     buyers: usize,
 }
 
 fn options() -> Options {
-    let mut options = Options { db: "sqlite".into(), requests: 100_000, concurrency: 64, buyers: 20 };
+    let mut options = Options {
+        db: "sqlite".into(),
+        sqlite_sync: "normal".into(),
+        requests: 100_000,
+        concurrency: 64,
+        buyers: 20,
+    };
     let args: Vec<String> = std::env::args().collect();
     let mut i = 1;
     while i < args.len() {
         let value = args.get(i + 1).cloned().unwrap_or_default();
         match args[i].as_str() {
             "--db" => options.db = value,
+            "--sqlite-sync" => options.sqlite_sync = value,
             "--requests" => options.requests = value.parse().expect("--requests N"),
             "--concurrency" => options.concurrency = value.parse().expect("--concurrency C"),
             "--buyers" => options.buyers = value.parse().expect("--buyers B"),
@@ -67,9 +76,20 @@ fn search(buyer: &str, bap_uri: &str, n: usize) -> Value {
 fn proc_stat(pid: u32) -> (f64, u64) {
     let ticks = 100.0; // USER_HZ on Linux
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-    let cpu = fields.get(11).and_then(|u| u.parse::<f64>().ok()).unwrap_or(0.0)
-        + fields.get(12).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let cpu = fields
+        .get(11)
+        .and_then(|u| u.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        + fields
+            .get(12)
+            .and_then(|s| s.parse::<f64>().ok())
+            .unwrap_or(0.0);
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let peak_kb = status
         .lines()
@@ -91,8 +111,14 @@ async fn main() {
     std::fs::create_dir_all(&dir).unwrap();
 
     // Simulated buyer apps and the registry that knows them.
-    let buyers: Vec<(String, KeyPairs)> =
-        (0..options.buyers).map(|i| (format!("buyer{i}.load.test"), KeyPairs::generate(&format!("k{i}")))).collect();
+    let buyers: Vec<(String, KeyPairs)> = (0..options.buyers)
+        .map(|i| {
+            (
+                format!("buyer{i}.load.test"),
+                KeyPairs::generate(&format!("k{i}")),
+            )
+        })
+        .collect();
     let records: Vec<Value> = buyers
         .iter()
         .map(|(id, keys)| json!({"subscriber_id": id, "ukId": keys.unique_key_id, "type": "BAP", "status": "SUBSCRIBED",
@@ -103,13 +129,19 @@ async fn main() {
     let registry_url = format!("http://{}", registry_listener.local_addr().unwrap());
     let server = HttpServer::new(move || {
         let records = records.clone();
-        App::new().route("/v2.0/lookup", web::post().to(move |body: web::Json<Value>| {
-            let records = records.clone();
-            async move {
-                let found: Vec<&Value> = records.iter().filter(|r| r["subscriber_id"] == body["subscriber_id"]).collect();
-                HttpResponse::Ok().json(found)
-            }
-        }))
+        App::new().route(
+            "/v2.0/lookup",
+            web::post().to(move |body: web::Json<Value>| {
+                let records = records.clone();
+                async move {
+                    let found: Vec<&Value> = records
+                        .iter()
+                        .filter(|r| r["subscriber_id"] == body["subscriber_id"])
+                        .collect();
+                    HttpResponse::Ok().json(found)
+                }
+            }),
+        )
     })
     .workers(1)
     .listen(registry_listener)
@@ -121,7 +153,9 @@ async fn main() {
     let sink_listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let bap_uri = format!("http://{}", sink_listener.local_addr().unwrap());
     let sink = HttpServer::new(|| {
-        App::new().default_service(web::to(|| async { HttpResponse::Ok().json(json!({"message": {"ack": {"status": "ACK"}}})) }))
+        App::new().default_service(web::to(|| async {
+            HttpResponse::Ok().json(json!({"message": {"ack": {"status": "ACK"}}}))
+        }))
     })
     .workers(1)
     .listen(sink_listener)
@@ -132,21 +166,32 @@ async fn main() {
     let database_url = match options.db.as_str() {
         "sqlite" => format!("sqlite://{}/haat.db", dir.display()),
         "postgres" => {
-            let base = std::env::var("HAAT_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+            let base = std::env::var("HAAT_TEST_POSTGRES_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
             let schema = format!("load_{}", uuid::Uuid::new_v4().simple());
-            let pool = sqlx::PgPool::connect(&base).await.expect("PostgreSQL reachable");
-            sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&pool).await.unwrap();
+            let pool = sqlx::PgPool::connect(&base)
+                .await
+                .expect("PostgreSQL reachable");
+            sqlx::query(&format!("CREATE SCHEMA {schema}"))
+                .execute(&pool)
+                .await
+                .unwrap();
             format!("{base}?options[search_path]={schema}")
         }
         other => panic!("--db sqlite|postgres, not {other}"),
     };
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let node_url = format!("http://127.0.0.1:{port}");
     let started = Instant::now();
     let mut node = Command::new(env!("CARGO_BIN_EXE_haat"))
         .arg("serve")
         .env("HAAT_LISTEN", format!("127.0.0.1:{port}"))
         .env("HAAT_DATABASE_URL", &database_url)
+        .env("HAAT_SQLITE_SYNCHRONOUS", &options.sqlite_sync)
         .env("HAAT_KEYS_FILE", dir.join("keys.json"))
         .env("HAAT_REGISTRY_URL", &registry_url)
         .env("HAAT_SUBSCRIBER_ID", "seller.load.test")
@@ -155,21 +200,33 @@ async fn main() {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("the haat binary starts");
-    let http = reqwest::Client::builder().pool_max_idle_per_host(options.concurrency).build().unwrap();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(options.concurrency)
+        .build()
+        .unwrap();
     loop {
         if let Ok(response) = http.get(format!("{node_url}/health")).send().await {
             if response.status() == 200 {
                 break;
             }
         }
-        assert!(started.elapsed() < Duration::from_secs(20), "the node did not start");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the node did not start"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     eprintln!("node up after {:?}", started.elapsed());
 
     // Sign every request before the clock starts: the harness's own signing is not the node's cost.
-    eprintln!("signing {} searches from {} buyer apps...", options.requests, options.buyers);
-    let signers: Vec<Signer> = buyers.iter().map(|(id, keys)| Signer::new(keys.signing.clone(), id, &keys.unique_key_id)).collect();
+    eprintln!(
+        "signing {} searches from {} buyer apps...",
+        options.requests, options.buyers
+    );
+    let signers: Vec<Signer> = buyers
+        .iter()
+        .map(|(id, keys)| Signer::new(keys.signing.clone(), id, &keys.unique_key_id))
+        .collect();
     let now = chrono::Utc::now().timestamp() as u64;
     let requests: Vec<(Vec<u8>, String)> = (0..options.requests)
         .map(|n| {
@@ -186,36 +243,52 @@ async fn main() {
     for (i, signer) in signers.iter().enumerate() {
         let body = serde_json::to_vec(&search(signer.subscriber_id(), &bap_uri, i)).unwrap();
         let header = signer.authorization(&body, now, now + 600);
-        http.post(format!("{node_url}/search")).header("Authorization", header).body(body).send().await.unwrap();
+        http.post(format!("{node_url}/search"))
+            .header("Authorization", header)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
     }
 
     let (cpu_before, _) = proc_stat(node.id());
     let queue = Arc::new(parking_lot::Mutex::new(requests.into_iter()));
-    let url = Arc::new(format!("{node_url}/search"));
     let begin = Instant::now();
+    // Plain HTTP/1.1 keep-alive connections, one per worker: the lightest client there is, so
+    // that the harness takes as little of the shared CPU as possible.
     let workers: Vec<_> = (0..options.concurrency)
         .map(|_| {
             let queue = queue.clone();
-            let http = http.clone();
-            let url = url.clone();
+            let address = format!("127.0.0.1:{port}");
             tokio::spawn(async move {
+                let stream = tokio::net::TcpStream::connect(&address)
+                    .await
+                    .expect("connect to the node");
+                stream.set_nodelay(true).ok();
+                let (mut sender, connection) =
+                    hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                        .await
+                        .expect("HTTP/1.1 handshake");
+                tokio::spawn(connection);
                 let mut latencies = Vec::new();
                 let mut errors = 0usize;
                 loop {
                     let next = queue.lock().next();
                     let Some((body, header)) = next else { break };
+                    let request = hyper::Request::post("/search")
+                        .header("host", "127.0.0.1")
+                        .header("content-type", "application/json")
+                        .header("authorization", header)
+                        .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+                        .unwrap();
                     let sent = Instant::now();
-                    let result = http
-                        .post(url.as_str())
-                        .header("Authorization", header)
-                        .header("Content-Type", "application/json")
-                        .body(body)
-                        .send()
-                        .await;
-                    match result {
+                    match sender.send_request(request).await {
                         Ok(response) => {
                             let ok = response.status() == 200;
-                            let bytes = response.bytes().await.unwrap_or_default();
+                            let bytes = http_body_util::BodyExt::collect(response.into_body())
+                                .await
+                                .map(|b| b.to_bytes())
+                                .unwrap_or_default();
                             if ok && bytes.as_ref() == br#"{"message":{"ack":{"status":"ACK"}}}"# {
                                 latencies.push(sent.elapsed());
                             } else {
@@ -225,7 +298,11 @@ async fn main() {
                                 errors += 1;
                             }
                         }
-                        Err(_) => errors += 1,
+                        Err(error) => {
+                            eprintln!("request failed: {error}");
+                            errors += 1;
+                            break;
+                        }
                     }
                 }
                 (latencies, errors)
@@ -243,9 +320,18 @@ async fn main() {
     let (cpu_after, peak_kb) = proc_stat(node.id());
     latencies.sort();
     let acks = latencies.len();
-    println!("load: {} signed searches, {} buyer apps, concurrency {}, store {}", options.requests, options.buyers, options.concurrency, options.db);
-    println!("  ACKs: {acks}, errors/NACKs: {errors}, in {:.2} s", elapsed.as_secs_f64());
-    println!("  throughput: {:.0} ACKs/s", acks as f64 / elapsed.as_secs_f64());
+    println!(
+        "load: {} signed searches, {} buyer apps, concurrency {}, store {}",
+        options.requests, options.buyers, options.concurrency, options.db
+    );
+    println!(
+        "  ACKs: {acks}, errors/NACKs: {errors}, in {:.2} s",
+        elapsed.as_secs_f64()
+    );
+    println!(
+        "  throughput: {:.0} ACKs/s",
+        acks as f64 / elapsed.as_secs_f64()
+    );
     if !latencies.is_empty() {
         println!(
             "  ACK latency: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
@@ -255,12 +341,12 @@ async fn main() {
             latencies.last().unwrap().as_secs_f64() * 1e3
         );
     }
-    println!("  node CPU during the run: {:.2} s ({:.0}% of one core); peak RSS {} MB", cpu_after - cpu_before, (cpu_after - cpu_before) / elapsed.as_secs_f64() * 100.0, peak_kb / 1024);
-    // Everything acknowledged is in the journal.
-    if options.db == "sqlite" {
-        let store = haat::store::Store::connect(&database_url).await.unwrap();
-        let _ = store.ping().await;
-    }
+    println!(
+        "  node CPU during the run: {:.2} s ({:.0}% of one core); peak RSS {} MB",
+        cpu_after - cpu_before,
+        (cpu_after - cpu_before) / elapsed.as_secs_f64() * 100.0,
+        peak_kb / 1024
+    );
     node.kill().ok();
     node.wait().ok();
     let _ = std::fs::remove_dir_all(&dir);

@@ -21,6 +21,8 @@ pub struct Settings {
     pub keys_file: PathBuf,
     pub registry_url: String,
     pub domains: Vec<String>,
+    /// How SQLite makes commits durable: "normal" or "full".
+    pub sqlite_synchronous: crate::store::SqliteSync,
     pub inbound: InboundSettings,
     pub registry: RegistrySettings,
     pub outbox: OutboxSettings,
@@ -105,6 +107,7 @@ const ENVIRONMENT: &[(&str, &str, Kind)] = &[
     ("HAAT_KEYS_FILE", "keys_file", Kind::Text),
     ("HAAT_REGISTRY_URL", "registry_url", Kind::Text),
     ("HAAT_DOMAINS", "domains", Kind::List),
+    ("HAAT_SQLITE_SYNCHRONOUS", "sqlite_synchronous", Kind::Text),
     (
         "HAAT_MAX_BODY_BYTES",
         "inbound.max_body_bytes",

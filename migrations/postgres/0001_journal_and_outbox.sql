@@ -25,7 +25,8 @@ CREATE TABLE inbound (
     process_note          TEXT
 );
 CREATE UNIQUE INDEX inbound_replay ON inbound (bap_id, action, message_id);
-CREATE INDEX inbound_pending ON inbound (state, received_at);
+-- Only pending rows are indexed: requests enter and leave it once.
+CREATE INDEX inbound_pending ON inbound (id) WHERE state = 'pending';
 CREATE INDEX inbound_transaction ON inbound (transaction_id);
 
 CREATE TABLE outbox (
@@ -54,7 +55,7 @@ CREATE TABLE outbox (
     nack_message        TEXT,
     finished_at         BIGINT
 );
-CREATE INDEX outbox_due ON outbox (state, next_attempt_at);
+CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE state = 'pending';
 CREATE INDEX outbox_transaction ON outbox (transaction_id);
 
 CREATE TABLE outbox_attempts (

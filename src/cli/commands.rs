@@ -82,7 +82,7 @@ fn keys_show(settings: Settings) -> anyhow::Result<()> {
 }
 
 async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
-    Store::connect(&settings.database_url)
+    Store::connect_with(&settings.database_url, settings.sqlite_synchronous)
         .await
         .with_context(|| {
             format!(

@@ -52,7 +52,10 @@ fn has_logic(action: Action) -> bool {
 }
 
 fn unhandled_note(action: Action) -> String {
-    format!("recorded; this version of Haat has no business logic for {} yet", action.as_str())
+    format!(
+        "recorded; this version of Haat has no business logic for {} yet",
+        action.as_str()
+    )
 }
 
 impl Processor {
@@ -93,12 +96,18 @@ impl Processor {
         let mut unhandled: Vec<(Action, Vec<i64>)> = Vec::new();
         for request in batch {
             match Action::parse(&request.action) {
-                Some(action) if !has_logic(action) => match unhandled.iter_mut().find(|(a, _)| *a == action) {
-                    Some((_, ids)) => ids.push(request.id),
-                    None => unhandled.push((action, vec![request.id])),
-                },
+                Some(action) if !has_logic(action) => {
+                    match unhandled.iter_mut().find(|(a, _)| *a == action) {
+                        Some((_, ids)) => ids.push(request.id),
+                        None => unhandled.push((action, vec![request.id])),
+                    }
+                }
                 _ => {
-                    let permit = permits.clone().acquire_owned().await.expect("semaphore never closes");
+                    let permit = permits
+                        .clone()
+                        .acquire_owned()
+                        .await
+                        .expect("semaphore never closes");
                     let worker = self.clone();
                     tokio::spawn(async move {
                         worker.process(request).await;
@@ -108,7 +117,11 @@ impl Processor {
             }
         }
         for (action, ids) in unhandled {
-            if let Err(error) = self.store.finish_inbound_many(&ids, "unhandled", &unhandled_note(action)).await {
+            if let Err(error) = self
+                .store
+                .finish_inbound_many(&ids, "unhandled", &unhandled_note(action))
+                .await
+            {
                 tracing::warn!(error = %error, "cannot record requests; the sweep will retry");
             }
         }

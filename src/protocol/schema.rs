@@ -176,25 +176,53 @@ mod example_logs {
 
     const KNOWN_DEVIATIONS: [(&str, &str); 3] = [
         // settlement_type "paylater" is not in the spec's upi/neft/rtgs enum.
-        ("flow6-part-cancel-and-return/11_update_settlement_part_cancel.json", "settlement_type"),
-        ("flow6-part-cancel-and-return/20_update_settlement_reverse_qc.json", "settlement_type"),
+        (
+            "flow6-part-cancel-and-return/11_update_settlement_part_cancel.json",
+            "settlement_type",
+        ),
+        (
+            "flow6-part-cancel-and-return/20_update_settlement_reverse_qc.json",
+            "settlement_type",
+        ),
         // IGM 1.0.0 requires order_details.fulfillments[].type; the log leaves it out.
-        ("igm-1.0.0-flow1/01_issue.json", "order_details.fulfillments[0]"),
+        (
+            "igm-1.0.0-flow1/01_issue.json",
+            "order_details.fulfillments[0]",
+        ),
     ];
 
     fn requests() -> Vec<(String, Value)> {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("protocol/examples/sabhyasha-RET16-1.2.0");
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("protocol/examples/sabhyasha-RET16-1.2.0");
         let mut found = Vec::new();
         for flow in std::fs::read_dir(&root).unwrap() {
             let flow = flow.unwrap().path();
             for file in std::fs::read_dir(&flow).unwrap() {
                 let file = file.unwrap().path();
                 let body: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
-                let action = body.pointer("/context/action").and_then(Value::as_str).unwrap_or_default();
-                if ["search", "select", "init", "confirm", "status", "track", "cancel", "update", "issue", "issue_status"]
-                    .contains(&action)
+                let action = body
+                    .pointer("/context/action")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                if [
+                    "search",
+                    "select",
+                    "init",
+                    "confirm",
+                    "status",
+                    "track",
+                    "cancel",
+                    "update",
+                    "issue",
+                    "issue_status",
+                ]
+                .contains(&action)
                 {
-                    let name = format!("{}/{}", flow.file_name().unwrap().to_string_lossy(), file.file_name().unwrap().to_string_lossy());
+                    let name = format!(
+                        "{}/{}",
+                        flow.file_name().unwrap().to_string_lossy(),
+                        file.file_name().unwrap().to_string_lossy()
+                    );
                     found.push((name, body));
                 }
             }

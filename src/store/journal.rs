@@ -247,7 +247,12 @@ impl Store {
     }
 
     /// Marks many pending requests with one state and note, in one statement.
-    pub async fn finish_inbound_many(&self, ids: &[i64], state: &str, note: &str) -> Result<u64, StoreError> {
+    pub async fn finish_inbound_many(
+        &self,
+        ids: &[i64],
+        state: &str,
+        note: &str,
+    ) -> Result<u64, StoreError> {
         if ids.is_empty() {
             return Ok(0);
         }
