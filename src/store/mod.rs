@@ -117,7 +117,8 @@ impl Store {
                 // Statement journals of the grouped journal inserts stay in memory instead of
                 // spilling to temporary files.
                 .pragma("temp_store", "memory")
-                .pragma("cache_size", "-16384");
+                .pragma("cache_size", "-16384")
+                .pragma("journal_size_limit", "67108864");
             if let Some(parent) = options
                 .get_filename()
                 .parent()
@@ -172,8 +173,8 @@ impl Store {
     }
 }
 
-/// Copies the SQLite WAL back into the database file every second, without blocking the
-/// writer (PASSIVE), so the WAL stays small and commits never pay for a checkpoint.
+/// Copies the SQLite WAL back into the database file every second, off the commit path, so
+/// the WAL stays small and commits do not pay for checkpoints.
 async fn checkpoint_wal(pool: SqlitePool) {
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     loop {
@@ -181,10 +182,19 @@ async fn checkpoint_wal(pool: SqlitePool) {
         if pool.is_closed() {
             return;
         }
-        if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&pool)
-            .await
-        {
+        // PASSIVE copies what it can while the writer goes on; RESTART then copies the few
+        // frames written meanwhile (holding the writer back only for those) and lets the next
+        // commit start the WAL from its beginning, so the file is reused instead of growing.
+        let result = async {
+            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&pool)
+                .await?;
+            sqlx::query("PRAGMA wal_checkpoint(RESTART)")
+                .execute(&pool)
+                .await
+        }
+        .await;
+        if let Err(error) = result {
             if pool.is_closed() {
                 return;
             }
