@@ -5,6 +5,7 @@
 mod helpers;
 
 mod callbacks;
+mod commands;
 mod inbound;
 mod lookup;
 mod onboarding;
