@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+
+use crate::protocol::context::{is_http_url, is_subscriber_id};
 use toml::Value;
 
 const DEFAULTS: &str = include_str!("../config/default.toml");
@@ -297,7 +299,7 @@ impl Settings {
                 "must start with sqlite:// (embedded) or postgres:// (shared)",
             ));
         }
-        if !is_host_name(&self.subscriber_id) {
+        if !is_subscriber_id(&self.subscriber_id) {
             return Err(invalid(
                 "subscriber_id",
                 "must be a host name such as seller.example.com, not a URL",
@@ -447,23 +449,6 @@ fn set_path(root: &mut Value, path: &str, value: Value) {
             .entry(part.to_owned())
             .or_insert_with(|| Value::Table(Default::default()));
     }
-}
-
-fn is_host_name(text: &str) -> bool {
-    !text.is_empty()
-        && !text.contains("://")
-        && text.split('.').all(|l| {
-            !l.is_empty()
-                && l.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
-}
-
-fn is_http_url(text: &str) -> bool {
-    let rest = text
-        .strip_prefix("https://")
-        .or_else(|| text.strip_prefix("http://"));
-    matches!(rest, Some(host) if !host.is_empty() && !host.starts_with('/'))
 }
 
 #[cfg(test)]

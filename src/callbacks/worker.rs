@@ -86,7 +86,9 @@ impl OutboxWorker {
             let free = permits.available_permits();
             let mut claimed = 0;
             if free > 0 {
-                let lease_until = now_ms() + self.settings.timeout_ms as i64 + 10_000;
+                // The lease covers one attempt and its recording. If the process dies holding it, the
+                // callback waits until the lease runs out and is then claimed again.
+                let lease_until = now_ms() + self.settings.timeout_ms as i64 + 5_000;
                 match self
                     .store
                     .claim_due_callbacks(&self.owner, lease_until, free.min(128) as i64)

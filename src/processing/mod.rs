@@ -139,18 +139,7 @@ impl Processor {
                 return;
             }
         };
-        for request in pending {
-            let permit = permits
-                .clone()
-                .acquire_owned()
-                .await
-                .expect("semaphore never closes");
-            let worker = self.clone();
-            tokio::spawn(async move {
-                worker.process(request).await;
-                drop(permit);
-            });
-        }
+        self.handle_batch(pending, permits).await;
     }
 
     /// Processes one journaled request and commits what it caused.

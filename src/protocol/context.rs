@@ -178,7 +178,7 @@ pub fn is_ondc_uuid(text: &str) -> bool {
 }
 
 /// A subscriber id is a host name, not a URL.
-fn is_subscriber_id(text: &str) -> bool {
+pub fn is_subscriber_id(text: &str) -> bool {
     !text.is_empty()
         && text.len() <= 253
         && !text.contains("://")
@@ -190,7 +190,8 @@ fn is_subscriber_id(text: &str) -> bool {
         })
 }
 
-fn is_http_url(text: &str) -> bool {
+/// An absolute http(s) URL with a host.
+pub fn is_http_url(text: &str) -> bool {
     let rest = text
         .strip_prefix("https://")
         .or_else(|| text.strip_prefix("http://"));

@@ -51,16 +51,13 @@ async fn delivered_callback_is_signed_and_echoes_the_request(db: Db) {
         callback["message"],
         json!({"phone": "9876543210", "email": "help@seller.test"})
     );
-    let store = w.app.store.clone();
     assert!(
-        eventually(Duration::from_secs(3), || async {
-            store
-                .list_callbacks(Some(OutboxState::Delivered), 10)
-                .await
-                .unwrap()
-                .len()
-                == 1
-        })
+        callbacks_reach(
+            &w.app.store,
+            OutboxState::Delivered,
+            1,
+            Duration::from_secs(3)
+        )
         .await
     );
     // The journal keeps the exact bytes and the header of the attempt.
@@ -107,16 +104,13 @@ async fn a_callback_is_retried_until_the_buyer_app_is_back(db: Db) {
     bap.set_mode(BapMode::ServerError);
     tokio::time::sleep(Duration::from_millis(500)).await;
     bap.set_mode(BapMode::Ack);
-    let store = app.store.clone();
     assert!(
-        eventually(Duration::from_secs(10), || async {
-            store
-                .list_callbacks(Some(OutboxState::Delivered), 10)
-                .await
-                .unwrap()
-                .len()
-                == 1
-        })
+        callbacks_reach(
+            &app.store,
+            OutboxState::Delivered,
+            1,
+            Duration::from_secs(10)
+        )
         .await,
         "delivered once the buyer app is back"
     );
@@ -167,17 +161,8 @@ async fn a_solicited_callback_is_dead_lettered_when_its_ttl_runs_out(db: Db) {
     let mut body = buyer.body("rating", rating());
     body["context"]["ttl"] = json!("PT2S");
     assert!(app.send(&buyer, "rating", &body).await.is_ack());
-    let store = app.store.clone();
     assert!(
-        eventually(Duration::from_secs(6), || async {
-            store
-                .list_callbacks(Some(OutboxState::Dead), 10)
-                .await
-                .unwrap()
-                .len()
-                == 1
-        })
-        .await,
+        callbacks_reach(&app.store, OutboxState::Dead, 1, Duration::from_secs(6)).await,
         "dead-lettered after the ttl"
     );
     let row = &app.store.list_callbacks(None, 10).await.unwrap()[0];
@@ -205,18 +190,7 @@ async fn a_nack_from_the_buyer_app_is_recorded_with_its_error_and_not_retried() 
     w.bap.set_mode(BapMode::Nack);
     let body = w.buyer.body("rating", rating());
     assert!(w.app.send(&w.buyer, "rating", &body).await.is_ack());
-    let store = w.app.store.clone();
-    assert!(
-        eventually(Duration::from_secs(5), || async {
-            store
-                .list_callbacks(Some(OutboxState::Nacked), 10)
-                .await
-                .unwrap()
-                .len()
-                == 1
-        })
-        .await
-    );
+    assert!(callbacks_reach(&w.app.store, OutboxState::Nacked, 1, Duration::from_secs(5)).await);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let row = &w.app.store.list_callbacks(None, 10).await.unwrap()[0];
     assert_eq!(row.attempts, 1);
@@ -252,16 +226,13 @@ async fn two_nodes_sharing_postgres_deliver_each_callback_exactly_once() {
         first.app_state.outbox_wakeup.notify_one();
         second.app_state.outbox_wakeup.notify_one();
     }
-    let store = first.store.clone();
     assert!(
-        eventually(Duration::from_secs(20), || async {
-            store
-                .list_callbacks(Some(OutboxState::Delivered), 1000)
-                .await
-                .unwrap()
-                .len()
-                == 300
-        })
+        callbacks_reach(
+            &first.store,
+            OutboxState::Delivered,
+            300,
+            Duration::from_secs(20)
+        )
         .await,
         "all delivered"
     );

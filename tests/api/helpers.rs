@@ -450,6 +450,19 @@ where
     }
 }
 
+/// Waits until `count` callbacks are in `state`.
+pub async fn callbacks_reach(
+    store: &Store,
+    state: haat::store::OutboxState,
+    count: usize,
+    timeout: Duration,
+) -> bool {
+    eventually(timeout, || async {
+        store.list_callbacks(Some(state), 1000).await.unwrap().len() == count
+    })
+    .await
+}
+
 /// Checks a callback's `Authorization` against the node's public key.
 pub fn verify_callback(
     body: &[u8],

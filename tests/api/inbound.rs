@@ -8,9 +8,8 @@ fn rating() -> Value {
     json!({"rating_category": "Order", "id": "O1", "value": 4})
 }
 
-#[tokio::test]
-async fn a_valid_signed_request_is_acknowledged_and_journaled_with_its_exact_bytes() {
-    let w = world(Db::Sqlite, &[]).await;
+async fn a_valid_request_is_journaled_with_its_exact_bytes(db: Db) {
+    let w = world(db, &[]).await;
     let body = w.buyer.body("rating", rating());
     let bytes = serde_json::to_vec_pretty(&body).unwrap();
     let authorization = w.buyer.sign(&bytes);
@@ -257,9 +256,8 @@ async fn each_context_error_is_nacked_with_its_code_and_path() {
     );
 }
 
-#[tokio::test]
-async fn a_replayed_request_is_not_processed_twice_and_gets_the_first_answer() {
-    let w = world(Db::Sqlite, &[]).await;
+async fn a_replay_gets_the_first_answer(db: Db) {
+    let w = world(db, &[]).await;
     let body = w.buyer.body("rating", rating());
     let first = w.app.send(&w.buyer, "rating", &body).await;
     let second = w.app.send(&w.buyer, "rating", &body).await;
@@ -411,4 +409,54 @@ async fn health_and_metrics_report_the_node() {
         metrics.contains("haat_lookup_cache_total{result=\"miss\"} 1"),
         "{metrics}"
     );
+}
+
+#[tokio::test]
+async fn a_valid_signed_request_is_acknowledged_and_journaled_with_its_exact_bytes_on_sqlite() {
+    a_valid_request_is_journaled_with_its_exact_bytes(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_valid_signed_request_is_acknowledged_and_journaled_with_its_exact_bytes_on_postgres() {
+    a_valid_request_is_journaled_with_its_exact_bytes(Db::Postgres).await;
+}
+
+#[tokio::test]
+async fn a_replayed_request_is_not_processed_twice_and_gets_the_first_answer_on_sqlite() {
+    a_replay_gets_the_first_answer(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_replayed_request_is_not_processed_twice_and_gets_the_first_answer_on_postgres() {
+    a_replay_gets_the_first_answer(Db::Postgres).await;
+}
+
+#[tokio::test]
+async fn concurrent_copies_of_one_request_are_journaled_once_on_postgres() {
+    let w = world(Db::Postgres, &[]).await;
+    let body = w.buyer.body("rating", rating());
+    let sends = (0..6).map(|_| w.app.send(&w.buyer, "rating", &body));
+    let answers = futures_util::future::join_all(sends).await;
+    assert!(answers.iter().all(|a| a.is_ack()));
+    let transaction = body["context"]["transaction_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        w.app
+            .store
+            .inbound_for_transaction(&transaction)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        eventually(std::time::Duration::from_secs(5), || async {
+            !w.bap.received().is_empty()
+        })
+        .await
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(w.bap.received().len(), 1, "one callback for one request");
 }

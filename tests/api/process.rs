@@ -68,6 +68,8 @@ async fn killed_node_delivers_after_restart(db: Db) {
         ("HAAT_OUTBOX_BACKOFF_INITIAL_MS", "100".to_owned()),
         ("HAAT_OUTBOX_BACKOFF_MAX_MS", "300".to_owned()),
         ("HAAT_SUPPORT_PHONE", "9876543210".to_owned()),
+        // A short attempt timeout keeps the lease of an attempt cut off by the kill short.
+        ("HAAT_OUTBOX_TIMEOUT_MS", "2000".to_owned()),
     ];
     let mut node = start_node(&env);
     wait_healthy(&node).await;
@@ -89,7 +91,7 @@ async fn killed_node_delivers_after_restart(db: Db) {
     let mut restarted = start_node(&env);
     wait_healthy(&restarted).await;
     assert!(
-        eventually(Duration::from_secs(15), || async {
+        eventually(Duration::from_secs(25), || async {
             !bap.received().is_empty()
         })
         .await,
@@ -143,18 +145,7 @@ async fn outbox_list_shows_a_dead_letter_and_outbox_retry_sends_it_again() {
     );
     body["context"]["ttl"] = json!("PT1S");
     assert!(app.send(&buyer, "rating", &body).await.is_ack());
-    let store = app.store.clone();
-    assert!(
-        eventually(Duration::from_secs(5), || async {
-            store
-                .list_callbacks(Some(OutboxState::Dead), 10)
-                .await
-                .unwrap()
-                .len()
-                == 1
-        })
-        .await
-    );
+    assert!(callbacks_reach(&app.store, OutboxState::Dead, 1, Duration::from_secs(5)).await);
     let haat = |args: &[&str]| {
         let output = Command::new(env!("CARGO_BIN_EXE_haat"))
             .args(args)
