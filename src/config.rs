@@ -29,7 +29,23 @@ pub struct Settings {
     pub registry: RegistrySettings,
     pub outbox: OutboxSettings,
     pub support: SupportSettings,
+    pub catalog: CatalogSettings,
     pub telemetry: TelemetrySettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogSettings {
+    pub load_demo: bool,
+    pub allow_non_ean_codes: bool,
+    pub max_on_search_bytes: usize,
+    pub push_interval_secs: u64,
+    pub np_name: String,
+    pub np_short_desc: String,
+    pub np_long_desc: String,
+    pub np_symbol: String,
+    pub np_type: String,
+    pub provider_ttl: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -95,6 +111,7 @@ pub struct TelemetrySettings {
 #[derive(Clone, Copy)]
 enum Kind {
     Text,
+    Bool,
     Integer,
     List,
 }
@@ -189,6 +206,25 @@ const ENVIRONMENT: &[(&str, &str, Kind)] = &[
     ("HAAT_SUPPORT_PHONE", "support.phone", Kind::Text),
     ("HAAT_SUPPORT_EMAIL", "support.email", Kind::Text),
     ("HAAT_SUPPORT_URI", "support.uri", Kind::Text),
+    ("HAAT_CATALOG_LOAD_DEMO", "catalog.load_demo", Kind::Bool),
+    (
+        "HAAT_CATALOG_ALLOW_NON_EAN",
+        "catalog.allow_non_ean_codes",
+        Kind::Bool,
+    ),
+    (
+        "HAAT_ON_SEARCH_MAX_BYTES",
+        "catalog.max_on_search_bytes",
+        Kind::Integer,
+    ),
+    (
+        "HAAT_CATALOG_PUSH_SECS",
+        "catalog.push_interval_secs",
+        Kind::Integer,
+    ),
+    ("HAAT_NP_NAME", "catalog.np_name", Kind::Text),
+    ("HAAT_NP_SYMBOL", "catalog.np_symbol", Kind::Text),
+    ("HAAT_NP_TYPE", "catalog.np_type", Kind::Text),
     ("HAAT_LOG_FORMAT", "telemetry.log_format", Kind::Text),
     ("HAAT_LOG", "telemetry.log_level", Kind::Text),
 ];
@@ -215,6 +251,8 @@ pub enum ConfigError {
     },
     #[error("{name}={value:?} is not a whole number")]
     NotANumber { name: &'static str, value: String },
+    #[error("{name}={value:?} is not true or false")]
+    NotABoolean { name: &'static str, value: String },
     #[error("settings: {0}")]
     Shape(String),
     #[error("setting {setting}{env}: {problem}")]
@@ -264,6 +302,11 @@ impl Settings {
             let Some(raw) = env(name) else { continue };
             let value = match kind {
                 Kind::Text => Value::String(raw),
+                Kind::Bool => match raw.trim().to_ascii_lowercase().as_str() {
+                    "true" | "yes" | "1" | "on" => Value::Boolean(true),
+                    "false" | "no" | "0" | "off" => Value::Boolean(false),
+                    _ => return Err(ConfigError::NotABoolean { name, value: raw }),
+                },
                 Kind::Integer => {
                     Value::Integer(raw.trim().parse().map_err(|_| ConfigError::NotANumber {
                         name,
@@ -380,6 +423,33 @@ impl Settings {
             || ((10..=11).contains(&phone.len()) && phone.bytes().all(|b| b.is_ascii_digit()));
         if !phone_ok {
             return Err(invalid("support.phone", "must be 10 or 11 digits"));
+        }
+        if self.catalog.max_on_search_bytes < 8192 {
+            return Err(invalid(
+                "catalog.max_on_search_bytes",
+                "must be at least 8192",
+            ));
+        }
+        if self.catalog.push_interval_secs == 0 {
+            return Err(invalid("catalog.push_interval_secs", "must be positive"));
+        }
+        if self.catalog.np_type != "MSN" && self.catalog.np_type != "ISN" {
+            return Err(invalid(
+                "catalog.np_type",
+                "must be MSN (many sellers) or ISN (one seller)",
+            ));
+        }
+        if !is_http_url(&self.catalog.np_symbol) {
+            return Err(invalid(
+                "catalog.np_symbol",
+                "must be an http(s) URL of the logo",
+            ));
+        }
+        if crate::protocol::time::parse_duration_ms(&self.catalog.provider_ttl).is_none() {
+            return Err(invalid(
+                "catalog.provider_ttl",
+                "must be an ISO 8601 duration such as P1D",
+            ));
         }
         if tracing_subscriber::EnvFilter::try_new(&self.telemetry.log_level).is_err() {
             return Err(invalid(

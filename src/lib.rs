@@ -4,6 +4,7 @@
 //! registry, processing of accepted requests, callback delivery, and the store.
 
 pub mod callbacks;
+pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod error;

@@ -147,6 +147,9 @@ impl Application {
                 schemas.warm_up(&domains, &actions);
             });
         }
+        if settings.catalog.load_demo {
+            load_demo_catalog(&store, &settings).await;
+        }
         let journal = JournalWriter::start(store.clone());
         let outbox_wakeup = Arc::new(Notify::new());
         let (inbound_ready, ready_receiver) = mpsc::unbounded_channel();
@@ -155,6 +158,11 @@ impl Application {
             Processor::new(store.clone(), settings.clone(), outbox_wakeup.clone())
                 .run(ready_receiver),
         );
+        tokio::spawn(crate::processing::push::run(
+            store.clone(),
+            settings.clone(),
+            outbox_wakeup.clone(),
+        ));
         tokio::spawn(
             OutboxWorker::new(
                 store.clone(),
@@ -212,6 +220,42 @@ impl Application {
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
+    }
+}
+
+/// What catalogue validation accepts, from the settings.
+pub fn catalog_policy(settings: &Settings) -> crate::catalog::validate::Policy {
+    crate::catalog::validate::Policy {
+        domains: settings.domains.clone(),
+        allow_non_ean_codes: settings.catalog.allow_non_ean_codes,
+    }
+}
+
+/// Loads the demo catalogue into an empty store, so that a fresh node has something to sell.
+async fn load_demo_catalog(store: &Store, settings: &Settings) {
+    use crate::catalog::import::{read_catalog, Format, DEMO};
+    match store.catalog_is_empty().await {
+        Ok(true) => {}
+        Ok(false) => return,
+        Err(error) => {
+            tracing::warn!(error = %error, "cannot tell whether the catalogue is empty; the demo catalogue was not loaded");
+            return;
+        }
+    }
+    let file = match read_catalog(DEMO.as_bytes(), Format::Json, &catalog_policy(settings)) {
+        Ok(file) => file,
+        Err(problems) => {
+            tracing::warn!(first = %problems[0], count = problems.len(), "the demo catalogue does not pass this node's settings; not loaded");
+            return;
+        }
+    };
+    match store.import_catalog(&file, "demo").await {
+        Ok(report) => tracing::info!(
+            providers = file.providers.len(),
+            added = report.added,
+            "loaded the demo ODOP catalogue (sample prices, stock and contacts); turn it off with HAAT_CATALOG_LOAD_DEMO=false"
+        ),
+        Err(error) => tracing::warn!(error = %error, "the demo catalogue could not be stored"),
     }
 }
 

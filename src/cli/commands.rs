@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::{bail, Context as _};
 use serde_json::json;
 
-use super::{Command, KeysCommand, OutboxCommand, RegistryCommand};
+use super::{CatalogCommand, Command, KeysCommand, OutboxCommand, RegistryCommand};
 use crate::config::Settings;
 use crate::http::SUBSCRIBE_REQUEST_ID;
 use crate::protocol::keys::{KeyFile, KeyPairs};
@@ -23,6 +23,8 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Keys(KeysCommand::Generate(args)) => keys_generate(settings, args),
         Command::Keys(KeysCommand::Show) => keys_show(settings),
         Command::Outbox(command) => outbox(settings, command).await,
+        Command::Catalog(CatalogCommand::Import(args)) => catalog_import(settings, args).await,
+        Command::Catalog(CatalogCommand::Export(args)) => catalog_export(settings, args).await,
         Command::Registry(RegistryCommand::Subscribe(args)) => subscribe(settings, args).await,
         Command::Registry(RegistryCommand::Lookup(args)) => lookup(settings, args).await,
     }
@@ -306,6 +308,91 @@ async fn lookup(settings: Settings, args: super::LookupArgs) -> anyhow::Result<(
             "the registry at {} has no record matching {filters}",
             settings.registry_url
         );
+    }
+    Ok(())
+}
+
+async fn catalog_import(settings: Settings, args: super::ImportArgs) -> anyhow::Result<()> {
+    use crate::catalog::import::{read_catalog, Format};
+    let Some(format) = Format::from_path(&args.file) else {
+        bail!("{} is neither a .csv nor a .json file", args.file.display());
+    };
+    let bytes = std::fs::read(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    eprintln!("Checking {} ...", args.file.display());
+    let file = match read_catalog(&bytes, format, &crate::startup::catalog_policy(&settings)) {
+        Ok(file) => file,
+        Err(problems) => {
+            for problem in &problems {
+                eprintln!("  {problem}");
+            }
+            bail!(
+                "{} was not imported: {} problem{} to fix (nothing was changed)",
+                args.file.display(),
+                problems.len(),
+                if problems.len() == 1 { "" } else { "s" }
+            );
+        }
+    };
+    let items: usize = file.providers.iter().map(|p| p.items.len()).sum();
+    eprintln!(
+        "  {} providers and {items} items pass ONDC's catalogue rules.",
+        file.providers.len()
+    );
+    if args.dry_run {
+        println!("Dry run: nothing was stored.");
+        return Ok(());
+    }
+    let store = open_store(&settings).await?;
+    eprintln!("Storing ...");
+    let import_id = uuid::Uuid::new_v4().to_string();
+    let report = store.import_catalog(&file, &import_id).await?;
+    store.close().await;
+    println!(
+        "Imported {}: {} added, {} updated, {} disabled, {} unchanged.",
+        args.file.display(),
+        report.added,
+        report.updated,
+        report.disabled,
+        report.unchanged
+    );
+    for (kind, provider, id, change) in report.changes.iter().take(50) {
+        println!("  {change:<9} {kind:<13} {provider} / {id}");
+    }
+    if report.changes.len() > 50 {
+        println!("  ... and {} more changes", report.changes.len() - 50);
+    }
+    Ok(())
+}
+
+async fn catalog_export(settings: Settings, args: super::ExportArgs) -> anyhow::Result<()> {
+    let store = open_store(&settings).await?;
+    let file = store.export_catalog().await?;
+    store.close().await;
+    let bytes = match args.format.as_str() {
+        "csv" => crate::catalog::csv::write_csv(&file),
+        "json" => {
+            let mut bytes = serde_json::to_vec_pretty(&file)?;
+            bytes.push(b'\n');
+            bytes
+        }
+        other => bail!("--format must be csv or json, not \"{other}\""),
+    };
+    match args.out {
+        Some(path) => {
+            std::fs::write(&path, &bytes)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            let items: usize = file.providers.iter().map(|p| p.items.len()).sum();
+            eprintln!(
+                "Wrote {} providers and {items} items to {}.",
+                file.providers.len(),
+                path.display()
+            );
+        }
+        None => {
+            use std::io::Write;
+            std::io::stdout().write_all(&bytes)?;
+        }
     }
     Ok(())
 }

@@ -31,6 +31,9 @@ pub enum Command {
     /// Inspect and replay callbacks waiting in, or finished in, the outbox.
     #[command(subcommand)]
     Outbox(OutboxCommand),
+    /// Load, check and export the sellers' catalogue.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
     /// Join the ONDC network and look participants up in its registry.
     #[command(subcommand)]
     Registry(RegistryCommand),
@@ -52,6 +55,36 @@ pub struct GenerateArgs {
     /// The unique_key_id to register the keys under (default: a new random one).
     #[arg(long, value_name = "ID")]
     pub unique_key_id: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub enum CatalogCommand {
+    /// Import a catalogue from CSV (one row per item; see catalog/template.csv) or JSON. The
+    /// whole file is checked first: any problem rejects it, with every problem listed by line
+    /// and column. Providers in the file replace their earlier catalogue; what they no longer
+    /// list is disabled (buyer apps are told).
+    Import(ImportArgs),
+    /// Write the catalogue in the import format.
+    Export(ExportArgs),
+}
+
+#[derive(Args)]
+pub struct ImportArgs {
+    /// The catalogue file (.csv or .json).
+    pub file: PathBuf,
+    /// Check the file and report, without storing anything.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Args)]
+pub struct ExportArgs {
+    /// csv or json.
+    #[arg(long, default_value = "csv")]
+    pub format: String,
+    /// Where to write (default: standard output).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]

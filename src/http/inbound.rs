@@ -128,13 +128,17 @@ async fn answer(
         domains: &state.settings.domains,
         clock_skew_ms: (state.settings.inbound.clock_skew_secs * 1000) as i64,
         default_ttl_ms: (state.settings.inbound.default_ttl_secs * 1000) as i64,
+        is_known_city: |code| crate::catalog::rules::rules().is_city(code),
     };
-    let checked = Context::check(&json, action, &rules, chrono::Utc::now()).and_then(|context| {
-        state
-            .schemas
-            .check(&domain, action.as_str(), &json)
-            .map(|()| context)
-    });
+    // Context, schema, then what the action itself can tell synchronously (a malformed intent).
+    let checked = Context::check(&json, action, &rules, chrono::Utc::now())
+        .and_then(|context| {
+            state
+                .schemas
+                .check(&domain, action.as_str(), &json)
+                .map(|()| context)
+        })
+        .and_then(|context| crate::processing::precheck(action, &json).map(|()| context));
     let (status, response_body, journal_state, context) = match checked {
         Ok(context) => (200u16, ACK_BODY.to_vec(), "pending", Some(context)),
         Err(wire) => {

@@ -6,6 +6,8 @@
 //!
 //! Requests left pending by a crash are picked up again by the sweep.
 
+pub mod push;
+pub mod search;
 mod support;
 
 use std::sync::Arc;
@@ -29,8 +31,21 @@ pub enum Outcome {
         error: Option<WireError>,
         note: String,
     },
+    /// Answer with several callbacks of one action (on_search pages).
+    Pages {
+        messages: Vec<(Value, Option<WireError>)>,
+        note: String,
+    },
     /// Nothing to send; recorded with this note.
     Recorded { state: &'static str, note: String },
+}
+
+/// What an action can refuse synchronously, before the ACK.
+pub fn precheck(action: Action, body: &Value) -> Result<(), WireError> {
+    match action {
+        Action::Search => search::precheck(body),
+        _ => Ok(()),
+    }
 }
 
 #[derive(Clone)]
@@ -48,7 +63,7 @@ const BATCH: usize = 256;
 
 /// Actions whose business logic this version has; the rest are acknowledged and recorded.
 fn has_logic(action: Action) -> bool {
-    matches!(action, Action::Rating | Action::Support)
+    matches!(action, Action::Rating | Action::Support | Action::Search)
 }
 
 fn unhandled_note(action: Action) -> String {
@@ -179,42 +194,55 @@ impl Processor {
         let outcome = match action {
             Some(Action::Rating) => support::rating(&body),
             Some(Action::Support) => support::support(&self.settings.support),
+            Some(Action::Search) => {
+                match search::search(&self.store, &self.settings.catalog, &body, &context).await {
+                    Ok(outcome) => outcome,
+                    Err(error) => {
+                        tracing::warn!(error = %error, "search could not read the catalogue; the sweep will retry");
+                        return;
+                    }
+                }
+            }
             Some(action) => Outcome::Recorded {
                 state: "unhandled",
-                note: format!(
-                    "recorded; this version of Haat has no business logic for {} yet",
-                    action.as_str()
-                ),
+                note: unhandled_note(action),
             },
             None => Outcome::Recorded {
                 state: "failed",
                 note: format!("unknown action {}", request.action),
             },
         };
-        let result = match outcome {
+        let Some(callback_action) = action.and_then(Action::callback) else {
+            return;
+        };
+        let (messages, note) = match outcome {
             Outcome::Recorded { state, note } => {
-                self.store.finish_inbound(request.id, state, &note).await
+                let result = self.store.finish_inbound(request.id, state, &note).await;
+                if let Err(error) = result {
+                    tracing::warn!(error = %error, "processing could not be recorded; the sweep will retry");
+                }
+                return;
             }
             Outcome::Callback {
                 message,
                 error,
                 note,
-            } => {
-                let Some(callback_action) = action.and_then(Action::callback) else {
-                    return;
-                };
-                let callback =
-                    self.solicited_callback(request.id, &context, callback_action, message, error);
-                let done = self
-                    .store
-                    .complete_inbound(request.id, &note, &[callback])
-                    .await;
-                if matches!(done, Ok(true)) {
-                    self.outbox_wakeup.notify_one();
-                }
-                done
-            }
+            } => (vec![(message, error)], note),
+            Outcome::Pages { messages, note } => (messages, note),
         };
+        let callbacks: Vec<NewCallback> = messages
+            .into_iter()
+            .map(|(message, error)| {
+                self.solicited_callback(request.id, &context, callback_action, message, error)
+            })
+            .collect();
+        let result = self
+            .store
+            .complete_inbound(request.id, &note, &callbacks)
+            .await;
+        if matches!(result, Ok(true)) {
+            self.outbox_wakeup.notify_one();
+        }
         match result {
             Ok(true) => tracing::debug!("request processed"),
             Ok(false) => tracing::debug!("request already processed elsewhere"),

@@ -148,6 +148,8 @@ pub struct ContextRules<'a> {
     pub domains: &'a [String],
     pub clock_skew_ms: i64,
     pub default_ttl_ms: i64,
+    /// Is this STD code a city of the network?
+    pub is_known_city: fn(&str) -> bool,
 }
 
 const RETAIL_VERSIONS: [&str; 2] = ["1.2.5", "1.2.0"];
@@ -284,6 +286,14 @@ impl Context {
                 "context.city",
                 format!("city \"{city}\" is not a city code; use \"std:<STD code>\" (\"*\" only for incremental search)"),
             ));
+        }
+        if let Some(code) = city.strip_prefix("std:") {
+            if !(rules.is_known_city)(code) {
+                return Err(context_error(
+                    "context.city",
+                    format!("{city} is not a city code of the ONDC network"),
+                ));
+            }
         }
 
         let bap_id = text("bap_id")?;
@@ -443,6 +453,7 @@ mod tests {
             domains: &domains,
             clock_skew_ms: 5000,
             default_ttl_ms: 30_000,
+            is_known_city: |code| code != "0000",
         };
         Context::check(body, Action::Select, &rules, now)
     }
@@ -468,6 +479,7 @@ mod tests {
             ),
             ("domain", json!("ONDC:RET14"), "context.domain", "30000"),
             ("city", json!("Bengaluru"), "context.city", "30000"),
+            ("city", json!("std:0000"), "context.city", "30000"),
             (
                 "bap_id",
                 json!("https://buyer.example.com"),

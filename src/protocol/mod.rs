@@ -3,6 +3,7 @@
 
 pub mod ack;
 pub mod callback;
+pub mod catalog;
 pub mod context;
 pub mod keys;
 pub mod onboarding;

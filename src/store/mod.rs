@@ -5,6 +5,7 @@
 //! Times are stored as Unix milliseconds (BIGINT), bodies as bytes, so every column reads
 //! back as the same Rust type on both databases.
 
+mod catalog;
 mod journal;
 mod outbox;
 mod values;
@@ -17,6 +18,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use catalog::{fts5_query, CatalogQuery, CatalogSlice, ImportReport, Stored};
 pub use journal::{InboundRecord, JournalEntry, JournalOutcome, JournalWriter, PendingInbound};
 pub use outbox::{
     AttemptRecord, ClaimedCallback, DeliveryOutcome, NewCallback, OutboxRow, OutboxState,

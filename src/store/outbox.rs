@@ -46,6 +46,7 @@ macro_rules! insert_callback {
         id
     }};
 }
+pub(crate) use insert_callback;
 
 /// A callback claimed for one delivery attempt.
 #[derive(Debug, Clone)]

@@ -1,0 +1,421 @@
+//! The catalogue in ONDC's wire form (`on_search.message.catalog`, RETAIL-DIGEST.md §6):
+//! providers with their descriptor, creds, fulfillments, locations, variant-group categories,
+//! items and serviceability/timing tags, and the split of a large catalogue into several
+//! on_search messages under a size limit.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::{json, Map, Value};
+
+use super::time::format_timestamp;
+use crate::catalog::model::{Item, Location, Provider, Serviceability, VariantGroup};
+use crate::store::{CatalogSlice, Stored};
+
+/// The seller network participant's own branding and terms (`bpp/descriptor`).
+#[derive(Debug, Clone)]
+pub struct NetworkParticipant {
+    pub name: String,
+    pub short_desc: String,
+    pub long_desc: String,
+    pub symbol: String,
+    /// MSN (many sellers) or ISN (one seller).
+    pub np_type: String,
+    pub provider_ttl: String,
+}
+
+/// Fulfillment ids used across the catalogue.
+const DELIVERY: &str = "1";
+const SELF_PICKUP: &str = "2";
+
+fn fulfillment_id(kind: &str) -> &'static str {
+    if kind == "Self-Pickup" {
+        SELF_PICKUP
+    } else {
+        DELIVERY
+    }
+}
+
+fn label(enabled: bool) -> &'static str {
+    if enabled {
+        "enable"
+    } else {
+        "disable"
+    }
+}
+
+/// A snapshot time no later than the message time, as the validators require.
+fn snapshot(updated_at: i64, now: DateTime<Utc>) -> String {
+    let at = DateTime::from_timestamp_millis(updated_at)
+        .unwrap_or(now)
+        .min(now);
+    format_timestamp(at)
+}
+
+/// An amount with two decimals ("579" → "579.00").
+pub fn money(text: &str) -> String {
+    match crate::catalog::validate::paise(text) {
+        Some(paise) => format!("{}.{:02}", paise / 100, paise % 100),
+        None => text.to_owned(),
+    }
+}
+
+fn tag(code: &str, list: &[(&str, String)]) -> Value {
+    json!({"code": code, "list": list.iter().map(|(c, v)| json!({"code": c, "value": v})).collect::<Vec<_>>()})
+}
+
+pub fn item_json(
+    provider: &Provider,
+    stored: &Stored<Item>,
+    location: Option<&Location>,
+    now: DateTime<Utc>,
+) -> Value {
+    let item = &stored.value;
+    let mut out = Map::new();
+    out.insert("id".into(), json!(item.id));
+    out.insert(
+        "time".into(),
+        json!({"label": label(stored.enabled), "timestamp": snapshot(stored.updated_at, now)}),
+    );
+    if let Some(parent) = &item.parent_item_id {
+        out.insert("parent_item_id".into(), json!(parent));
+    }
+    let mut descriptor = json!({
+        "name": item.name, "code": item.code, "short_desc": item.short_desc, "long_desc": item.long_desc,
+        "images": item.images,
+    });
+    if let Some(first) = item.images.first() {
+        descriptor["symbol"] = json!(first);
+    }
+    out.insert("descriptor".into(), descriptor);
+    out.insert(
+        "quantity".into(),
+        json!({
+            "unitized": {"measure": {"unit": item.unit, "value": item.unit_value}},
+            "available": {"count": if item.stock > 0 && stored.enabled { "99" } else { "0" }},
+            "maximum": {"count": item.max_per_order.to_string()},
+        }),
+    );
+    out.insert(
+        "price".into(),
+        json!({"currency": "INR", "value": money(&item.price), "maximum_value": money(&item.mrp)}),
+    );
+    out.insert("category_id".into(), json!(item.category_id));
+    let kind = location
+        .and_then(|l| l.fulfillments.first())
+        .map(String::as_str)
+        .unwrap_or("Delivery");
+    out.insert("fulfillment_id".into(), json!(fulfillment_id(kind)));
+    out.insert("location_id".into(), json!(item.location_id));
+    out.insert("@ondc/org/returnable".into(), json!(item.returnable));
+    out.insert("@ondc/org/cancellable".into(), json!(item.cancellable));
+    out.insert("@ondc/org/return_window".into(), json!(item.return_window));
+    out.insert(
+        "@ondc/org/seller_pickup_return".into(),
+        json!(item.seller_pickup_return),
+    );
+    out.insert("@ondc/org/time_to_ship".into(), json!(item.time_to_ship));
+    out.insert("@ondc/org/available_on_cod".into(), json!(item.cod));
+    let care = &provider.consumer_care;
+    out.insert(
+        "@ondc/org/contact_details_consumer_care".into(),
+        json!(format!("{},{},{}", care.name, care.email, care.phone)),
+    );
+    if let Some(block) = &item.packaged_commodities {
+        out.insert(
+            "@ondc/org/statutory_reqs_packaged_commodities".into(),
+            json!({
+                "manufacturer_or_packer_name": block.manufacturer_or_packer_name,
+                "manufacturer_or_packer_address": block.manufacturer_or_packer_address,
+                "common_or_generic_name_of_commodity": block.common_or_generic_name_of_commodity,
+                "month_year_of_manufacture_packing_import": block.month_year_of_manufacture_packing_import,
+            }),
+        );
+    }
+    if let Some(food) = &item.prepackaged_food {
+        let mut block = json!({
+            "nutritional_info": food.nutritional_info, "additives_info": food.additives_info,
+            "brand_owner_FSSAI_license_no": food.brand_owner_fssai_license_no,
+        });
+        if let Some(other) = &food.other_fssai_license_no {
+            block["other_FSSAI_license_no"] = json!(other);
+        }
+        if let Some(importer) = &food.importer_fssai_license_no {
+            block["importer_FSSAI_license_no"] = json!(importer);
+        }
+        out.insert("@ondc/org/statutory_reqs_prepackaged_food".into(), block);
+    }
+    let mut tags = vec![tag("origin", &[("country", "IND".to_owned())])];
+    if !item.attributes.is_empty() {
+        let list: Vec<(&str, String)> = item
+            .attributes
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
+        tags.push(tag("attribute", &list));
+    }
+    if let Some(veg) = item.veg {
+        tags.push(tag(
+            if veg { "veg_nonveg" } else { "veg_nonveg" },
+            &[(if veg { "veg" } else { "non_veg" }, "yes".to_owned())],
+        ));
+    }
+    out.insert("tags".into(), Value::Array(tags));
+    Value::Object(out)
+}
+
+fn location_json(stored: &Stored<Location>, now: DateTime<Utc>) -> Value {
+    let location = &stored.value;
+    let today = now.date_naive();
+    let holidays: Vec<&String> = location
+        .holidays
+        .iter()
+        .filter(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").is_ok_and(|d| d > today))
+        .collect();
+    let mut out = json!({
+        "id": location.id,
+        "gps": location.gps,
+        "address": {"locality": location.locality, "street": location.street, "city": location.city,
+            "area_code": location.area_code, "state": location.state},
+        "time": {"label": label(stored.enabled), "timestamp": snapshot(stored.updated_at, now), "days": location.days,
+            "schedule": {"holidays": holidays}, "range": {"start": location.open, "end": location.close}},
+    });
+    if let Serviceability::Radius { km } = &location.serviceability {
+        out["circle"] =
+            json!({"gps": location.gps, "radius": {"unit": "km", "value": format_km(*km)}});
+    }
+    out
+}
+
+fn format_km(km: f64) -> String {
+    if km.fract() == 0.0 {
+        format!("{km:.0}")
+    } else {
+        format!("{km}")
+    }
+}
+
+fn serviceability_tag(location: &Location, category: &str) -> Value {
+    let (kind, value, unit) = match &location.serviceability {
+        Serviceability::Radius { km } => ("10", format_km(*km), "km"),
+        Serviceability::Pincodes { pincodes } => ("11", pincodes.clone(), "pincode"),
+        Serviceability::PanIndia => ("12", "IND".to_owned(), "country"),
+    };
+    tag(
+        "serviceability",
+        &[
+            ("location", location.id.clone()),
+            ("category", category.to_owned()),
+            ("type", kind.to_owned()),
+            ("val", value),
+            ("unit", unit.to_owned()),
+        ],
+    )
+}
+
+fn variant_group_json(group: &VariantGroup) -> Value {
+    let mut tags = vec![tag("type", &[("type", "variant_group".to_owned())])];
+    for (seq, path) in group.attributes.iter().enumerate() {
+        tags.push(tag(
+            "attr",
+            &[("name", path.clone()), ("seq", (seq + 1).to_string())],
+        ));
+    }
+    json!({"id": group.id, "descriptor": {"name": group.name}, "tags": tags})
+}
+
+/// A provider's header: everything but its items.
+pub fn provider_json(
+    stored: &Stored<Provider>,
+    locations: &[Stored<Location>],
+    groups: &[VariantGroup],
+    items: &[Stored<Item>],
+    np: &NetworkParticipant,
+    now: DateTime<Utc>,
+) -> Value {
+    let provider = &stored.value;
+    let odop = &provider.odop;
+    let long_desc = format!(
+        "{} One District One Product: {}, {} district, {}.",
+        provider.long_desc, odop.product, odop.district, odop.state
+    );
+    let mut descriptor = json!({"name": provider.name, "short_desc": provider.short_desc, "long_desc": long_desc,
+        "images": provider.images});
+    descriptor["symbol"] = json!(provider
+        .symbol
+        .clone()
+        .or_else(|| provider.images.first().cloned())
+        .unwrap_or_default());
+    let kinds: BTreeSet<&str> = locations
+        .iter()
+        .flat_map(|l| l.value.fulfillments.iter().map(String::as_str))
+        .collect();
+    let care = &provider.consumer_care;
+    let fulfillments: Vec<Value> = kinds
+        .iter()
+        .map(|kind| json!({"id": fulfillment_id(kind), "type": kind, "contact": {"phone": care.phone, "email": care.email}}))
+        .collect();
+    let mut tags = Vec::new();
+    let mut pairs = BTreeSet::new();
+    for item in items {
+        pairs.insert((
+            item.value.location_id.as_str(),
+            item.value.category_id.as_str(),
+        ));
+    }
+    for (location_id, category) in &pairs {
+        if let Some(location) = locations.iter().find(|l| l.value.id == *location_id) {
+            tags.push(serviceability_tag(&location.value, category));
+        }
+    }
+    for location in locations {
+        let l = &location.value;
+        let days: Vec<u32> = l
+            .days
+            .split(',')
+            .filter_map(|d| d.trim().parse().ok())
+            .collect();
+        let (from, to) = (
+            days.iter().min().copied().unwrap_or(1),
+            days.iter().max().copied().unwrap_or(7),
+        );
+        tags.push(tag(
+            "timing",
+            &[
+                ("type", "Order".to_owned()),
+                ("location", l.id.clone()),
+                ("day_from", from.to_string()),
+                ("day_to", to.to_string()),
+                ("time_from", l.open.clone()),
+                ("time_to", l.close.clone()),
+            ],
+        ));
+    }
+    if let Some(min) = &provider.min_order_value {
+        tags.push(tag("order_value", &[("min_value", money(min))]));
+    }
+    let creds: Vec<Value> = provider
+        .creds
+        .iter()
+        .map(|c| {
+            let mut cred = json!({"id": c.id, "descriptor": {"code": c.code, "name": c.name}});
+            if let Some(url) = &c.url {
+                cred["url"] = json!(url);
+            }
+            cred
+        })
+        .collect();
+    let mut out = json!({
+        "id": provider.id,
+        "time": {"label": label(stored.enabled), "timestamp": snapshot(stored.updated_at, now)},
+        "descriptor": descriptor,
+        "ttl": np.provider_ttl,
+        "fulfillments": fulfillments,
+        "locations": locations.iter().map(|l| location_json(l, now)).collect::<Vec<_>>(),
+        "categories": groups.iter().map(variant_group_json).collect::<Vec<_>>(),
+        "items": [],
+        "tags": tags,
+    });
+    if !creds.is_empty() {
+        out["creds"] = Value::Array(creds);
+    }
+    out
+}
+
+/// The catalogue-level parts that every page repeats.
+pub fn catalog_head(np: &NetworkParticipant, slice: &CatalogSlice) -> (Value, Value) {
+    let kinds: BTreeSet<&str> = slice
+        .locations
+        .values()
+        .flatten()
+        .flat_map(|l| l.value.fulfillments.iter().map(String::as_str))
+        .collect();
+    let fulfillments: Vec<Value> = if kinds.is_empty() {
+        vec![json!({"id": DELIVERY, "type": "Delivery"})]
+    } else {
+        kinds
+            .iter()
+            .map(|k| json!({"id": fulfillment_id(k), "type": k}))
+            .collect()
+    };
+    let descriptor = json!({
+        "name": np.name, "symbol": np.symbol, "short_desc": np.short_desc, "long_desc": np.long_desc, "images": [np.symbol],
+        "tags": [tag("bpp_terms", &[("np_type", np.np_type.clone())])],
+    });
+    (descriptor, Value::Array(fulfillments))
+}
+
+/// Turns a catalogue slice into `message` bodies of at most about `max_bytes` each. Pages
+/// split between providers when they can, and inside a provider's items when one provider is
+/// too large for a page; every page repeats the provider's header. An empty slice still gives
+/// one page, with no providers.
+pub fn catalog_pages(
+    slice: &CatalogSlice,
+    np: &NetworkParticipant,
+    max_bytes: usize,
+    now: DateTime<Utc>,
+) -> Vec<Value> {
+    let (descriptor, fulfillments) = catalog_head(np, slice);
+    let head_size = serde_json::to_vec(&descriptor)
+        .map(|v| v.len())
+        .unwrap_or(0)
+        + serde_json::to_vec(&fulfillments)
+            .map(|v| v.len())
+            .unwrap_or(0)
+        + 1200; // the context and the envelope around the catalogue
+    let budget = max_bytes.saturating_sub(head_size).max(2048);
+    let mut pages: Vec<Vec<Value>> = vec![Vec::new()];
+    let mut used = 0usize;
+    let empty = Vec::new();
+    for provider in &slice.providers {
+        let id = &provider.value.id;
+        let locations = slice.locations.get(id).unwrap_or(&empty);
+        let groups = slice.variant_groups.get(id).cloned().unwrap_or_default();
+        let stored_items: Vec<Stored<Item>> = slice.items.get(id).cloned().unwrap_or_default();
+        let header = provider_json(provider, locations, &groups, &stored_items, np, now);
+        let header_size = serde_json::to_vec(&header).map(|v| v.len()).unwrap_or(0);
+        let items: Vec<Value> = stored_items
+            .iter()
+            .map(|item| {
+                item_json(
+                    &provider.value,
+                    item,
+                    locations
+                        .iter()
+                        .find(|l| l.value.id == item.value.location_id)
+                        .map(|l| &l.value),
+                    now,
+                )
+            })
+            .collect();
+        let mut chunk: Vec<Value> = Vec::new();
+        let mut chunk_size = header_size;
+        let flush =
+            |chunk: &mut Vec<Value>, pages: &mut Vec<Vec<Value>>, used: &mut usize, size: usize| {
+                let mut part = header.clone();
+                part["items"] = Value::Array(std::mem::take(chunk));
+                if *used + size > budget && pages.last().is_some_and(|p| !p.is_empty()) {
+                    pages.push(Vec::new());
+                    *used = 0;
+                }
+                pages.last_mut().expect("there is always a page").push(part);
+                *used += size;
+            };
+        for item in items {
+            let size = serde_json::to_vec(&item).map(|v| v.len()).unwrap_or(0) + 1;
+            if !chunk.is_empty() && chunk_size + size > budget {
+                flush(&mut chunk, &mut pages, &mut used, chunk_size);
+                chunk_size = header_size;
+            }
+            chunk_size += size;
+            chunk.push(item);
+        }
+        flush(&mut chunk, &mut pages, &mut used, chunk_size);
+    }
+    pages
+        .into_iter()
+        .map(|providers| {
+            json!({"catalog": {"bpp/fulfillments": fulfillments, "bpp/descriptor": descriptor, "bpp/providers": providers}})
+        })
+        .collect()
+}

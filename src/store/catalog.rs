@@ -1,0 +1,546 @@
+//! Catalogue storage: imports as one transaction that records what changed, the queries
+//! search needs (by city, domain, category, provider, full-text), incremental windows and
+//! the buyer apps subscribed to incremental pushes.
+
+use std::collections::HashMap;
+
+use super::{now_ms, on_reader, on_writer, Store, StoreError};
+use crate::catalog::model::{CatalogFile, Item, Location, Provider, VariantGroup};
+
+/// What an import changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    pub import_id: String,
+    pub added: usize,
+    pub updated: usize,
+    pub disabled: usize,
+    pub unchanged: usize,
+    /// (kind, provider id, entity id, change)
+    pub changes: Vec<(String, String, String, String)>,
+}
+
+/// A stored entity with its state.
+#[derive(Debug, Clone)]
+pub struct Stored<T> {
+    pub value: T,
+    pub enabled: bool,
+    pub updated_at: i64,
+}
+
+/// What search asks the store for.
+#[derive(Debug, Clone, Default)]
+pub struct CatalogQuery {
+    pub domain: String,
+    /// None: every city.
+    pub std_code: Option<String>,
+    pub category_id: Option<String>,
+    pub provider_id: Option<String>,
+    /// Words that must all appear in an item's name or descriptions.
+    pub text: Option<String>,
+    pub include_disabled: bool,
+    /// Only entities changed in [from, to] (Unix ms), for incremental catalogues.
+    pub changed_between: Option<(i64, i64)>,
+}
+
+/// The part of the catalogue a query selects, grouped by provider.
+#[derive(Debug, Clone, Default)]
+pub struct CatalogSlice {
+    pub providers: Vec<Stored<Provider>>,
+    pub locations: HashMap<String, Vec<Stored<Location>>>,
+    pub variant_groups: HashMap<String, Vec<VariantGroup>>,
+    pub items: HashMap<String, Vec<Stored<Item>>>,
+}
+
+fn provider_header(provider: &Provider) -> Provider {
+    Provider {
+        locations: Vec::new(),
+        variant_groups: Vec::new(),
+        items: Vec::new(),
+        ..provider.clone()
+    }
+}
+
+fn search_text(item: &Item) -> String {
+    format!("{} {} {}", item.name, item.short_desc, item.long_desc)
+}
+
+/// Quotes each word for an FTS5 MATCH, so that user text is never read as query syntax;
+/// FTS5 tokenizes inside the quotes with the table's Unicode tokenizer.
+pub fn fts5_query(text: &str) -> Option<String> {
+    let words: Vec<String> = text
+        .split(|c: char| c.is_whitespace() || (c.is_ascii_punctuation() && c != '\''))
+        .filter(|w| !w.is_empty())
+        .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
+        .collect();
+    (!words.is_empty()).then(|| words.join(" AND "))
+}
+
+macro_rules! upsert_doc {
+    ($tx:expr, $report:expr, $import_id:expr, $now:expr, $kind:expr, $provider_id:expr, $entity_id:expr,
+     $select:expr, $select_binds:expr, $insert:expr, $update:expr, $doc:expr, $enabled:expr, $extra:expr) => {{
+        let existing: Option<(String, i64)> = {
+            let mut query = sqlx::query_as($select);
+            for bind in $select_binds {
+                query = query.bind(bind);
+            }
+            query.fetch_optional(&mut *$tx).await?
+        };
+        let enabled_flag: i64 = if $enabled { 1 } else { 0 };
+        let change = match &existing {
+            None => Some("added"),
+            Some((doc, was)) if *doc != $doc || *was != enabled_flag => {
+                Some(if *was == 1 && enabled_flag == 0 { "disabled" } else { "updated" })
+            }
+            Some(_) => None,
+        };
+        match change {
+            Some(change) => {
+                let statement = if existing.is_none() { $insert } else { $update };
+                let extra: Vec<String> = $extra;
+                let mut query = sqlx::query(statement).bind($provider_id).bind($entity_id).bind(&$doc).bind(enabled_flag).bind($now);
+                for value in extra {
+                    query = query.bind(value);
+                }
+                query.execute(&mut *$tx).await?;
+                sqlx::query(
+                    "INSERT INTO catalog_changes (import_id, provider_id, kind, entity_id, change, changed_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind($import_id)
+                .bind($provider_id)
+                .bind($kind)
+                .bind($entity_id)
+                .bind(change)
+                .bind($now)
+                .execute(&mut *$tx)
+                .await?;
+                match change {
+                    "added" => $report.added += 1,
+                    "disabled" => $report.disabled += 1,
+                    _ => $report.updated += 1,
+                }
+                $report.changes.push(($kind.to_owned(), $provider_id.to_owned(), $entity_id.to_owned(), change.to_owned()));
+            }
+            None => $report.unchanged += 1,
+        }
+    }};
+}
+
+impl Store {
+    /// Imports a validated catalogue in one transaction. The providers in the file are
+    /// authoritative: their locations and items missing from it are disabled (not deleted),
+    /// so buyer apps hear about it. Providers not in the file are left as they are.
+    pub async fn import_catalog(
+        &self,
+        file: &CatalogFile,
+        import_id: &str,
+    ) -> Result<ImportReport, StoreError> {
+        let now = now_ms();
+        let mut report = ImportReport {
+            import_id: import_id.to_owned(),
+            ..Default::default()
+        };
+        on_writer!(self, pool => {
+            let mut tx = pool.begin().await?;
+            for provider in &file.providers {
+                let doc = serde_json::to_string(&provider_header(provider)).expect("providers serialise");
+                upsert_doc!(tx, report, import_id, now, "provider", &provider.id, &provider.id,
+                    "SELECT doc, enabled FROM catalog_providers WHERE id = $1", [&provider.id],
+                    "INSERT INTO catalog_providers (id, doc, enabled, updated_at) VALUES ($1, $3, $4, $5)",
+                    "UPDATE catalog_providers SET doc = $3, enabled = $4, updated_at = $5 WHERE id = $1",
+                    doc, provider.enabled, Vec::new());
+                for location in &provider.locations {
+                    let doc = serde_json::to_string(location).expect("locations serialise");
+                    upsert_doc!(tx, report, import_id, now, "location", &provider.id, &location.id,
+                        "SELECT doc, enabled FROM catalog_locations WHERE provider_id = $1 AND id = $2", [&provider.id, &location.id],
+                        "INSERT INTO catalog_locations (provider_id, id, doc, enabled, updated_at, std_code) VALUES ($1, $2, $3, $4, $5, $6)",
+                        "UPDATE catalog_locations SET doc = $3, enabled = $4, updated_at = $5, std_code = $6 WHERE provider_id = $1 AND id = $2",
+                        doc, location.enabled, vec![location.std_code.clone()]);
+                }
+                for group in &provider.variant_groups {
+                    let doc = serde_json::to_string(group).expect("groups serialise");
+                    upsert_doc!(tx, report, import_id, now, "variant_group", &provider.id, &group.id,
+                        "SELECT doc, 1 FROM catalog_variant_groups WHERE provider_id = $1 AND id = $2", [&provider.id, &group.id],
+                        "INSERT INTO catalog_variant_groups (provider_id, id, doc, updated_at) VALUES ($1, $2, $3, $5)",
+                        "UPDATE catalog_variant_groups SET doc = $3, updated_at = $5 WHERE provider_id = $1 AND id = $2",
+                        doc, true, Vec::new());
+                }
+                for item in &provider.items {
+                    let doc = serde_json::to_string(item).expect("items serialise");
+                    upsert_doc!(tx, report, import_id, now, "item", &provider.id, &item.id,
+                        "SELECT doc, enabled FROM catalog_items WHERE provider_id = $1 AND id = $2", [&provider.id, &item.id],
+                        "INSERT INTO catalog_items (provider_id, id, doc, enabled, updated_at, location_id, domain, category_id, search_text, stock) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, CAST($10 AS BIGINT))",
+                        "UPDATE catalog_items SET doc = $3, enabled = $4, updated_at = $5, location_id = $6, domain = $7, category_id = $8, \
+                         search_text = $9, stock = CAST($10 AS BIGINT) WHERE provider_id = $1 AND id = $2",
+                        doc, item.enabled,
+                        vec![item.location_id.clone(), item.domain.clone(), item.category_id.clone(), search_text(item), item.stock.to_string()]);
+                }
+                // Whatever this provider had that the file no longer lists is disabled.
+                for (table, kind, listed) in [
+                    ("catalog_locations", "location", provider.locations.iter().map(|l| l.id.clone()).collect::<Vec<_>>()),
+                    ("catalog_items", "item", provider.items.iter().map(|i| i.id.clone()).collect::<Vec<_>>()),
+                ] {
+                    let present: Vec<String> = sqlx::query_scalar(&format!("SELECT id FROM {table} WHERE provider_id = $1 AND enabled = 1"))
+                        .bind(&provider.id)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                    for id in present.into_iter().filter(|id| !listed.contains(id)) {
+                        sqlx::query(&format!("UPDATE {table} SET enabled = 0, updated_at = $1 WHERE provider_id = $2 AND id = $3"))
+                            .bind(now)
+                            .bind(&provider.id)
+                            .bind(&id)
+                            .execute(&mut *tx)
+                            .await?;
+                        sqlx::query(
+                            "INSERT INTO catalog_changes (import_id, provider_id, kind, entity_id, change, changed_at) VALUES ($1, $2, $3, $4, 'disabled', $5)",
+                        )
+                        .bind(import_id)
+                        .bind(&provider.id)
+                        .bind(kind)
+                        .bind(&id)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                        report.disabled += 1;
+                        report.changes.push((kind.to_owned(), provider.id.clone(), id, "disabled".to_owned()));
+                    }
+                }
+            }
+            tx.commit().await?;
+        });
+        Ok(report)
+    }
+
+    pub async fn catalog_is_empty(&self) -> Result<bool, StoreError> {
+        let count: i64 = on_reader!(self, pool => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM catalog_providers").fetch_one(pool).await?
+        });
+        Ok(count == 0)
+    }
+
+    /// The whole catalogue in the import format, for `haat catalog export`.
+    pub async fn export_catalog(&self) -> Result<CatalogFile, StoreError> {
+        let query = CatalogQuery {
+            include_disabled: true,
+            ..Default::default()
+        };
+        let slice = self.catalog_slice(&query).await?;
+        let mut file = CatalogFile::default();
+        for provider in slice.providers {
+            let mut value = provider.value;
+            value.enabled = provider.enabled;
+            value.locations = slice
+                .locations
+                .get(&value.id)
+                .into_iter()
+                .flatten()
+                .map(|l| Location {
+                    enabled: l.enabled,
+                    ..l.value.clone()
+                })
+                .collect();
+            value.variant_groups = slice
+                .variant_groups
+                .get(&value.id)
+                .cloned()
+                .unwrap_or_default();
+            value.items = slice
+                .items
+                .get(&value.id)
+                .into_iter()
+                .flatten()
+                .map(|i| Item {
+                    enabled: i.enabled,
+                    ..i.value.clone()
+                })
+                .collect();
+            file.providers.push(value);
+        }
+        Ok(file)
+    }
+
+    /// The providers, locations, variant groups and items a query selects. With no domain,
+    /// every domain; with no city, every city.
+    pub async fn catalog_slice(&self, query: &CatalogQuery) -> Result<CatalogSlice, StoreError> {
+        let postgres = self.is_postgres();
+        let items: Vec<(String, String, i64, i64, i64)> = on_reader!(self, pool => {
+            let mut sql = sqlx::QueryBuilder::new(
+                "SELECT i.provider_id, i.doc, i.enabled, i.updated_at, i.stock FROM catalog_items i WHERE 1 = 1",
+            );
+            if !query.domain.is_empty() {
+                sql.push(" AND i.domain = ").push_bind(query.domain.clone());
+            }
+            if let Some(code) = &query.std_code {
+                sql.push(" AND EXISTS (SELECT 1 FROM catalog_locations l WHERE l.provider_id = i.provider_id AND l.id = i.location_id AND l.std_code = ")
+                    .push_bind(code.clone())
+                    .push(")");
+            }
+            if let Some(category) = &query.category_id {
+                sql.push(" AND i.category_id = ").push_bind(category.clone());
+            }
+            if let Some(provider) = &query.provider_id {
+                sql.push(" AND i.provider_id = ").push_bind(provider.clone());
+            }
+            if let Some(text) = &query.text {
+                if postgres {
+                    sql.push(" AND i.search_vector @@ plainto_tsquery('simple', ").push_bind(text.clone()).push(")");
+                } else if let Some(matcher) = fts5_query(text) {
+                    sql.push(" AND i.seq IN (SELECT rowid FROM catalog_items_fts WHERE catalog_items_fts MATCH ")
+                        .push_bind(matcher)
+                        .push(")");
+                }
+            }
+            if !query.include_disabled {
+                sql.push(" AND i.enabled = 1");
+            }
+            if let Some((from, to)) = query.changed_between {
+                sql.push(" AND i.updated_at >= ").push_bind(from).push(" AND i.updated_at <= ").push_bind(to);
+            }
+            sql.push(" ORDER BY i.provider_id, i.seq");
+            sql.build_query_as().fetch_all(pool).await?
+        });
+        let mut slice = CatalogSlice::default();
+        for (provider_id, doc, enabled, updated_at, stock) in items {
+            let Ok(mut item) = serde_json::from_str::<Item>(&doc) else {
+                continue;
+            };
+            item.stock = stock;
+            slice.items.entry(provider_id).or_default().push(Stored {
+                value: item,
+                enabled: enabled == 1,
+                updated_at,
+            });
+        }
+        let mut provider_ids: Vec<String> = slice.items.keys().cloned().collect();
+        if query.changed_between.is_some() || query.domain.is_empty() {
+            // Providers and locations changed in the window matter even without item changes,
+            // and an export wants providers that have no items yet.
+            let extra: Vec<String> = on_reader!(self, pool => {
+                match query.changed_between {
+                    Some((from, to)) => sqlx::query_scalar(
+                        "SELECT id FROM catalog_providers WHERE updated_at >= $1 AND updated_at <= $2 \
+                         UNION SELECT provider_id FROM catalog_locations WHERE updated_at >= $1 AND updated_at <= $2",
+                    )
+                    .bind(from)
+                    .bind(to)
+                    .fetch_all(pool)
+                    .await?,
+                    None => sqlx::query_scalar("SELECT id FROM catalog_providers").fetch_all(pool).await?,
+                }
+            });
+            for id in extra {
+                if !provider_ids.contains(&id) {
+                    provider_ids.push(id);
+                }
+            }
+        }
+        if let Some(only) = &query.provider_id {
+            provider_ids.retain(|id| id == only);
+        }
+        provider_ids.sort();
+        if provider_ids.is_empty() {
+            return Ok(slice);
+        }
+        let (providers, locations, groups): (
+            Vec<(String, i64, i64)>,
+            Vec<(String, String, i64, i64)>,
+            Vec<(String, String)>,
+        ) = on_reader!(self, pool => {
+            let mut sql = sqlx::QueryBuilder::new("SELECT doc, enabled, updated_at FROM catalog_providers WHERE id IN (");
+            let mut list = sql.separated(", ");
+            for id in &provider_ids {
+                list.push_bind(id.clone());
+            }
+            sql.push(") ORDER BY id");
+            let providers = sql.build_query_as().fetch_all(pool).await?;
+            let mut sql = sqlx::QueryBuilder::new("SELECT provider_id, doc, enabled, updated_at FROM catalog_locations WHERE provider_id IN (");
+            let mut list = sql.separated(", ");
+            for id in &provider_ids {
+                list.push_bind(id.clone());
+            }
+            sql.push(") ORDER BY provider_id, id");
+            let locations = sql.build_query_as().fetch_all(pool).await?;
+            let mut sql = sqlx::QueryBuilder::new("SELECT provider_id, doc FROM catalog_variant_groups WHERE provider_id IN (");
+            let mut list = sql.separated(", ");
+            for id in &provider_ids {
+                list.push_bind(id.clone());
+            }
+            sql.push(") ORDER BY provider_id, id");
+            let groups = sql.build_query_as().fetch_all(pool).await?;
+            (providers, locations, groups)
+        });
+        for (doc, enabled, updated_at) in providers {
+            if let Ok(provider) = serde_json::from_str::<Provider>(&doc) {
+                slice.providers.push(Stored {
+                    value: provider,
+                    enabled: enabled == 1,
+                    updated_at,
+                });
+            }
+        }
+        for (provider_id, doc, enabled, updated_at) in locations {
+            if let Ok(location) = serde_json::from_str::<Location>(&doc) {
+                slice
+                    .locations
+                    .entry(provider_id)
+                    .or_default()
+                    .push(Stored {
+                        value: location,
+                        enabled: enabled == 1,
+                        updated_at,
+                    });
+            }
+        }
+        for (provider_id, doc) in groups {
+            if let Ok(group) = serde_json::from_str::<VariantGroup>(&doc) {
+                slice
+                    .variant_groups
+                    .entry(provider_id)
+                    .or_default()
+                    .push(group);
+            }
+        }
+        Ok(slice)
+    }
+
+    pub async fn provider_exists(&self, provider_id: &str) -> Result<bool, StoreError> {
+        let found: Option<String> = on_reader!(self, pool => {
+            sqlx::query_scalar("SELECT id FROM catalog_providers WHERE id = $1").bind(provider_id).fetch_optional(pool).await?
+        });
+        Ok(found.is_some())
+    }
+
+    /// Starts or renews a buyer app's incremental subscription.
+    pub async fn subscribe_catalog(
+        &self,
+        bap_id: &str,
+        domain: &str,
+        bap_uri: &str,
+        transaction_id: &str,
+        request_body: &[u8],
+        since: i64,
+    ) -> Result<(), StoreError> {
+        on_writer!(self, pool => {
+            sqlx::query(
+                "INSERT INTO catalog_subscriptions (bap_id, domain, bap_uri, transaction_id, request_body, since, last_pushed_at, active) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $6, 1) ON CONFLICT (bap_id, domain) DO UPDATE SET bap_uri = excluded.bap_uri, \
+                 transaction_id = excluded.transaction_id, request_body = excluded.request_body, since = excluded.since, \
+                 last_pushed_at = excluded.last_pushed_at, active = 1",
+            )
+            .bind(bap_id)
+            .bind(domain)
+            .bind(bap_uri)
+            .bind(transaction_id)
+            .bind(request_body)
+            .bind(since)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    pub async fn unsubscribe_catalog(
+        &self,
+        bap_id: &str,
+        domain: &str,
+    ) -> Result<bool, StoreError> {
+        let done = on_writer!(self, pool => {
+            sqlx::query("UPDATE catalog_subscriptions SET active = 0 WHERE bap_id = $1 AND domain = $2 AND active = 1")
+                .bind(bap_id)
+                .bind(domain)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(done == 1)
+    }
+
+    /// Active subscriptions: (bap_id, domain, transaction_id, request body, last pushed at).
+    pub async fn catalog_subscriptions(
+        &self,
+    ) -> Result<Vec<(String, String, String, Vec<u8>, i64)>, StoreError> {
+        let rows = on_reader!(self, pool => {
+            sqlx::query_as(
+                "SELECT bap_id, domain, transaction_id, request_body, last_pushed_at FROM catalog_subscriptions WHERE active = 1 ORDER BY bap_id",
+            )
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows)
+    }
+
+    /// Queues an incremental push and moves the subscription's window on, in one transaction.
+    pub async fn record_catalog_push(
+        &self,
+        bap_id: &str,
+        domain: &str,
+        pushed_until: i64,
+        callbacks: &[super::NewCallback],
+    ) -> Result<(), StoreError> {
+        let now = now_ms();
+        on_writer!(self, pool => {
+            let mut tx = pool.begin().await?;
+            for callback in callbacks {
+                super::outbox::insert_callback!(&mut *tx, callback, now);
+            }
+            sqlx::query("UPDATE catalog_subscriptions SET last_pushed_at = $1 WHERE bap_id = $2 AND domain = $3")
+                .bind(pushed_until)
+                .bind(bap_id)
+                .bind(domain)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// The latest change to the catalogue (Unix ms), or 0.
+    pub async fn catalog_changed_at(&self) -> Result<i64, StoreError> {
+        let at: Option<i64> = on_reader!(self, pool => {
+            sqlx::query_scalar("SELECT MAX(changed_at) FROM catalog_changes").fetch_one(pool).await?
+        });
+        Ok(at.unwrap_or(0))
+    }
+
+    /// Sets an item's stock (the seller's API and order reservations use this).
+    pub async fn set_item_stock(
+        &self,
+        provider_id: &str,
+        item_id: &str,
+        stock: i64,
+    ) -> Result<bool, StoreError> {
+        let done = on_writer!(self, pool => {
+            sqlx::query("UPDATE catalog_items SET stock = $1, updated_at = $2 WHERE provider_id = $3 AND id = $4")
+                .bind(stock)
+                .bind(now_ms())
+                .bind(provider_id)
+                .bind(item_id)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(done == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_text_becomes_quoted_fts5_words() {
+        assert_eq!(
+            fts5_query("Banarasi silk").as_deref(),
+            Some("\"Banarasi\" AND \"silk\"")
+        );
+        assert_eq!(
+            fts5_query("बनारसी साड़ी").as_deref(),
+            Some("\"बनारसी\" AND \"साड़ी\"")
+        );
+        assert_eq!(
+            fts5_query("a\" OR b").as_deref(),
+            Some("\"a\" AND \"OR\" AND \"b\"")
+        );
+        assert_eq!(fts5_query("  ,, "), None);
+    }
+}
