@@ -18,6 +18,8 @@ What is changed, and why (each change is also listed in the output's "_patches")
   * The finder fee type enum (Intent payment and order payment) accepts the lower-case
     "percent"/"amount" beside "Percent"/"Amount": ONDC's validators and every live log use
     lower case, and RETAIL-DIGEST.md section 5 says to compare case-insensitively.
+  * The search Intent accepts the 1.2.0 "provider" filter ({id, descriptor.name}), which 1.2.5
+    dropped; RETAIL-DIGEST.md section 5 says to support it leniently.
   * /update's fulfillment type accepts "Cancel" and "RTO" beside "Delivery"/"Return": the
     refund update of RETAIL-DIGEST.md section 9 points at the Cancel or RTO fulfillment.
   * Fulfillment type enums accept "Self-Pickup", "Buyer-Delivery" and "Delivery and
@@ -136,6 +138,13 @@ def build(domain: str) -> dict:
         if extra not in action["enum"]:
             action["enum"].append(extra)
     widen_enums(doc)
+    schemas["Intent"]["properties"].setdefault("provider", {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "descriptor": {"type": "object", "properties": {"name": {"type": "string"}}},
+        },
+    })
     requests = {}
     for path, item in doc["paths"].items():
         body = item["post"]["requestBody"]["content"]["application/json"]["schema"]
@@ -151,6 +160,7 @@ def build(domain: str) -> dict:
             "finder fee type enums also accept percent/amount (validators and live logs use lower case)",
             "fulfillment type enums also accept Self-Pickup, Buyer-Delivery, Delivery and Self-Pickup (validators)",
             "update fulfillment type also accepts Cancel and RTO (refund updates, digest section 9)",
+            "search Intent also accepts the 1.2.0 provider filter (digest section 5: support it leniently)",
         ],
         "components": {"schemas": schemas},
         "requests": requests,

@@ -202,9 +202,10 @@ fn serviceability(row: &Row, problems: &mut Vec<String>) -> Serviceability {
     Serviceability::PanIndia
 }
 
-/// Reads a catalogue CSV. Returns the catalogue and where each entity came from, or every
-/// problem that stopped it from being read (validation comes after, on the result).
-pub fn read_csv(bytes: &[u8]) -> Result<(CatalogFile, CsvOrigins), Vec<String>> {
+/// Reads a catalogue CSV: the catalogue, where each entity came from, and the problems met
+/// while reading rows (validation comes after, on the result). `Err` when the file cannot be
+/// read as a catalogue sheet at all.
+pub fn read_csv(bytes: &[u8]) -> Result<(CatalogFile, CsvOrigins, Vec<String>), Vec<String>> {
     let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(bytes);
     let headers = reader
         .headers()
@@ -323,11 +324,7 @@ pub fn read_csv(bytes: &[u8]) -> Result<(CatalogFile, CsvOrigins), Vec<String>> 
             origins.items.insert((p, provider.items.len() - 1), line);
         }
     }
-    if problems.is_empty() {
-        Ok((file, origins))
-    } else {
-        Err(problems)
-    }
+    Ok((file, origins, problems))
 }
 
 fn provider_header(provider: &Provider) -> Provider {

@@ -51,12 +51,12 @@ pub fn read_catalog(
             }
         }
         Format::Csv => {
-            let (file, origins) = read_csv(bytes)?;
-            let problems = validate(&file, policy);
+            let (file, origins, mut problems) = read_csv(bytes)?;
+            problems.extend(validate(&file, policy).iter().map(|p| origins.describe(p)));
             if problems.is_empty() {
                 Ok(file)
             } else {
-                Err(problems.iter().map(|p| origins.describe(p)).collect())
+                Err(problems)
             }
         }
     }

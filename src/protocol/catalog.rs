@@ -155,10 +155,8 @@ pub fn item_json(
         tags.push(tag("attribute", &list));
     }
     if let Some(veg) = item.veg {
-        tags.push(tag(
-            if veg { "veg_nonveg" } else { "veg_nonveg" },
-            &[(if veg { "veg" } else { "non_veg" }, "yes".to_owned())],
-        ));
+        let kind = if veg { "veg" } else { "non_veg" };
+        tags.push(tag("veg_nonveg", &[(kind, "yes".to_owned())]));
     }
     out.insert("tags".into(), Value::Array(tags));
     Value::Object(out)

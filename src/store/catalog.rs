@@ -7,6 +7,14 @@ use std::collections::HashMap;
 use super::{now_ms, on_reader, on_writer, Store, StoreError};
 use crate::catalog::model::{CatalogFile, Item, Location, Provider, VariantGroup};
 
+/// Provider (doc, enabled, updated_at), location (provider, doc, enabled, updated_at) and
+/// variant group (provider, doc) rows.
+type HeaderRows = (
+    Vec<(String, i64, i64)>,
+    Vec<(String, String, i64, i64)>,
+    Vec<(String, String)>,
+);
+
 /// What an import changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ImportReport {
@@ -341,11 +349,7 @@ impl Store {
         if provider_ids.is_empty() {
             return Ok(slice);
         }
-        let (providers, locations, groups): (
-            Vec<(String, i64, i64)>,
-            Vec<(String, String, i64, i64)>,
-            Vec<(String, String)>,
-        ) = on_reader!(self, pool => {
+        let (providers, locations, groups): HeaderRows = on_reader!(self, pool => {
             let mut sql = sqlx::QueryBuilder::new("SELECT doc, enabled, updated_at FROM catalog_providers WHERE id IN (");
             let mut list = sql.separated(", ");
             for id in &provider_ids {

@@ -5,7 +5,9 @@
 mod helpers;
 
 mod callbacks;
+mod catalog;
 mod commands;
+mod conformance;
 mod inbound;
 mod lookup;
 mod onboarding;
