@@ -33,7 +33,8 @@ pub enum Outcome {
     },
     /// Answer with several callbacks of one action (on_search pages).
     Pages {
-        messages: Vec<(Value, Option<WireError>)>,
+        /// Serialized `message` objects.
+        messages: Vec<(String, Option<WireError>)>,
         note: String,
     },
     /// Nothing to send; recorded with this note.
@@ -227,7 +228,7 @@ impl Processor {
                 message,
                 error,
                 note,
-            } => (vec![(message, error)], note),
+            } => (vec![(message.to_string(), error)], note),
             Outcome::Pages { messages, note } => (messages, note),
         };
         let callbacks: Vec<NewCallback> = messages
@@ -253,34 +254,24 @@ impl Processor {
     }
 
     /// A solicited callback for `context`: same message_id, due until the request's ttl ends.
+    /// `message` is the serialized `message` object.
     fn solicited_callback(
         &self,
         inbound_id: i64,
         context: &RequestContext,
         action: &str,
-        message: Value,
+        message: String,
         error: Option<WireError>,
     ) -> NewCallback {
-        let now = chrono::Utc::now();
-        let mut body = serde_json::Map::new();
-        body.insert(
-            "context".into(),
-            context.callback_context(
-                action,
-                &self.settings.subscriber_id,
-                &self.settings.subscriber_url,
-                &context.message_id,
-                now,
-            ),
+        let settings = &self.settings;
+        let callback_context = context.callback_context(
+            action,
+            &settings.subscriber_id,
+            &settings.subscriber_url,
+            &context.message_id,
+            chrono::Utc::now(),
         );
-        body.insert("message".into(), message);
-        if let Some(error) = error {
-            body.insert(
-                "error".into(),
-                serde_json::to_value(error).expect("errors serialise"),
-            );
-        }
-        let skew = (self.settings.inbound.clock_skew_secs * 1000) as i64;
+        let skew = (settings.inbound.clock_skew_secs * 1000) as i64;
         NewCallback {
             action: action.to_owned(),
             solicited: true,
@@ -290,7 +281,7 @@ impl Processor {
             transaction_id: context.transaction_id.clone(),
             message_id: context.message_id.clone(),
             domain: Some(context.domain.clone()),
-            body: serde_json::to_vec(&Value::Object(body)).expect("callbacks serialise"),
+            body: search::envelope(&callback_context, &message, error.as_ref()),
             deadline_at: context.expires_at_ms() + skew,
         }
     }

@@ -56,7 +56,7 @@ pub async fn push_once(store: &Store, settings: &Settings) -> Result<usize, Stor
                 .as_str()
                 .unwrap_or_default()
                 .to_owned();
-            let body = envelope(callback_context, page, None);
+            let body = envelope(&callback_context, &page, None);
             callbacks.push(NewCallback {
                 action: "on_search".into(),
                 solicited: false,
@@ -66,7 +66,7 @@ pub async fn push_once(store: &Store, settings: &Settings) -> Result<usize, Stor
                 transaction_id: context.transaction_id.clone(),
                 message_id,
                 domain: Some(domain.clone()),
-                body: serde_json::to_vec(&body).expect("callbacks serialise"),
+                body,
                 deadline_at: now + (settings.outbox.unsolicited_horizon_secs * 1000) as i64,
             });
         }

@@ -4,7 +4,7 @@
 //! `push_increments` sends.
 
 use chrono::Utc;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::Outcome;
 use crate::catalog::intent::{serves, Incremental, SearchIntent};
@@ -151,14 +151,14 @@ pub async fn search(
     })
 }
 
-/// The catalogue changes since a subscription's last push, as on_search messages.
+/// The catalogue changes since a subscription's last push, as serialized on_search messages.
 pub async fn increments(
     store: &Store,
     settings: &CatalogSettings,
     domain: &str,
     from: i64,
     to: i64,
-) -> Result<Vec<Value>, StoreError> {
+) -> Result<Vec<String>, StoreError> {
     let query = CatalogQuery {
         domain: domain.to_owned(),
         include_disabled: true,
@@ -189,11 +189,16 @@ pub fn push_context(
     Some((context, value))
 }
 
-/// A body for a callback from its context, message and error.
-pub fn envelope(context: Value, message: Value, error: Option<&WireError>) -> Value {
-    let mut body = json!({"context": context, "message": message});
+/// The bytes of a callback from its context, its serialized message and an error.
+pub fn envelope(context: &Value, message: &str, error: Option<&WireError>) -> Vec<u8> {
+    let mut body = format!(
+        "{{\"context\":{},\"message\":{message}",
+        serde_json::to_string(context).expect("contexts serialise")
+    );
     if let Some(error) = error {
-        body["error"] = serde_json::to_value(error).expect("errors serialise");
+        body.push_str(",\"error\":");
+        body.push_str(&serde_json::to_string(error).expect("errors serialise"));
     }
-    body
+    body.push('}');
+    body.into_bytes()
 }

@@ -222,7 +222,7 @@ fn variant_group_json(group: &VariantGroup) -> Value {
     json!({"id": group.id, "descriptor": {"name": group.name}, "tags": tags})
 }
 
-/// A provider's header: everything but its items.
+/// A provider's header: everything but its items, which `catalog_pages` adds.
 pub fn provider_json(
     stored: &Stored<Provider>,
     locations: &[Stored<Location>],
@@ -311,7 +311,6 @@ pub fn provider_json(
         "fulfillments": fulfillments,
         "locations": locations.iter().map(|l| location_json(l, now)).collect::<Vec<_>>(),
         "categories": groups.iter().map(variant_group_json).collect::<Vec<_>>(),
-        "items": [],
         "tags": tags,
     });
     if !creds.is_empty() {
@@ -343,77 +342,99 @@ pub fn catalog_head(np: &NetworkParticipant, slice: &CatalogSlice) -> (Value, Va
     (descriptor, Value::Array(fulfillments))
 }
 
-/// Turns a catalogue slice into `message` bodies of at most about `max_bytes` each. Pages
-/// split between providers when they can, and inside a provider's items when one provider is
-/// too large for a page; every page repeats the provider's header. An empty slice still gives
+/// Collects serialized providers into pages under a byte budget.
+struct Pager {
+    head: String,
+    budget: usize,
+    pages: Vec<String>,
+    page: String,
+    has_provider: bool,
+}
+
+const PAGE_TAIL: &str = "]}}";
+
+impl Pager {
+    fn add(&mut self, provider: &str) {
+        if self.has_provider && self.page.len() + provider.len() + 1 + PAGE_TAIL.len() > self.budget
+        {
+            self.close();
+        }
+        if self.has_provider {
+            self.page.push(',');
+        }
+        self.page.push_str(provider);
+        self.has_provider = true;
+    }
+
+    fn close(&mut self) {
+        let mut page = std::mem::replace(&mut self.page, self.head.clone());
+        page.push_str(PAGE_TAIL);
+        self.pages.push(page);
+        self.has_provider = false;
+    }
+}
+
+/// Turns a catalogue slice into serialized `message` bodies of at most about `max_bytes`
+/// each (the context and envelope included). Pages split between providers when they can,
+/// and inside a provider's items when one provider is too large for a page; every page
+/// repeats the provider's header. Each item is serialized once. An empty slice still gives
 /// one page, with no providers.
 pub fn catalog_pages(
     slice: &CatalogSlice,
     np: &NetworkParticipant,
     max_bytes: usize,
     now: DateTime<Utc>,
-) -> Vec<Value> {
+) -> Vec<String> {
     let (descriptor, fulfillments) = catalog_head(np, slice);
-    let head_size = serde_json::to_vec(&descriptor)
-        .map(|v| v.len())
-        .unwrap_or(0)
-        + serde_json::to_vec(&fulfillments)
-            .map(|v| v.len())
-            .unwrap_or(0)
-        + 1200; // the context and the envelope around the catalogue
-    let budget = max_bytes.saturating_sub(head_size).max(2048);
-    let mut pages: Vec<Vec<Value>> = vec![Vec::new()];
-    let mut used = 0usize;
+    let head = format!(
+        "{{\"catalog\":{{\"bpp/fulfillments\":{},\"bpp/descriptor\":{},\"bpp/providers\":[",
+        serde_json::to_string(&fulfillments).expect("JSON values serialise"),
+        serde_json::to_string(&descriptor).expect("JSON values serialise"),
+    );
+    // Room for the context and the envelope around the message.
+    let budget = max_bytes.saturating_sub(1200).max(head.len() + 4096);
+    let mut pager = Pager {
+        head: head.clone(),
+        budget,
+        pages: Vec::new(),
+        page: head,
+        has_provider: false,
+    };
     let empty = Vec::new();
     for provider in &slice.providers {
         let id = &provider.value.id;
         let locations = slice.locations.get(id).unwrap_or(&empty);
         let groups = slice.variant_groups.get(id).cloned().unwrap_or_default();
-        let stored_items: Vec<Stored<Item>> = slice.items.get(id).cloned().unwrap_or_default();
-        let header = provider_json(provider, locations, &groups, &stored_items, np, now);
-        let header_size = serde_json::to_vec(&header).map(|v| v.len()).unwrap_or(0);
-        let items: Vec<Value> = stored_items
-            .iter()
-            .map(|item| {
-                item_json(
-                    &provider.value,
-                    item,
-                    locations
-                        .iter()
-                        .find(|l| l.value.id == item.value.location_id)
-                        .map(|l| &l.value),
-                    now,
-                )
-            })
-            .collect();
-        let mut chunk: Vec<Value> = Vec::new();
-        let mut chunk_size = header_size;
-        let flush =
-            |chunk: &mut Vec<Value>, pages: &mut Vec<Vec<Value>>, used: &mut usize, size: usize| {
-                let mut part = header.clone();
-                part["items"] = Value::Array(std::mem::take(chunk));
-                if *used + size > budget && pages.last().is_some_and(|p| !p.is_empty()) {
-                    pages.push(Vec::new());
-                    *used = 0;
-                }
-                pages.last_mut().expect("there is always a page").push(part);
-                *used += size;
-            };
+        let items = slice.items.get(id).map(Vec::as_slice).unwrap_or_default();
+        let header =
+            serde_json::to_string(&provider_json(provider, locations, &groups, items, np, now))
+                .expect("JSON values serialise");
+        // The header without its closing brace, ready for the items.
+        let open = format!("{},\"items\":[", &header[..header.len() - 1]);
+        let mut part = open.clone();
+        let mut count = 0;
         for item in items {
-            let size = serde_json::to_vec(&item).map(|v| v.len()).unwrap_or(0) + 1;
-            if !chunk.is_empty() && chunk_size + size > budget {
-                flush(&mut chunk, &mut pages, &mut used, chunk_size);
-                chunk_size = header_size;
+            let location = locations
+                .iter()
+                .find(|l| l.value.id == item.value.location_id)
+                .map(|l| &l.value);
+            let text = serde_json::to_string(&item_json(&provider.value, item, location, now))
+                .expect("JSON values serialise");
+            if count > 0 && pager.head.len() + part.len() + text.len() + 8 > budget {
+                part.push_str("]}");
+                pager.add(&part);
+                part = open.clone();
+                count = 0;
             }
-            chunk_size += size;
-            chunk.push(item);
+            if count > 0 {
+                part.push(',');
+            }
+            part.push_str(&text);
+            count += 1;
         }
-        flush(&mut chunk, &mut pages, &mut used, chunk_size);
+        part.push_str("]}");
+        pager.add(&part);
     }
-    pages
-        .into_iter()
-        .map(|providers| {
-            json!({"catalog": {"bpp/fulfillments": fulfillments, "bpp/descriptor": descriptor, "bpp/providers": providers}})
-        })
-        .collect()
+    pager.close();
+    pager.pages
 }

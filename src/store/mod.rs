@@ -138,9 +138,11 @@ impl Store {
                 .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
                 .await?;
             sqlx::migrate!("migrations/sqlite").run(&writer).await?;
+            // The checkpointer never waits for a lock: a checkpoint that would have to wait for
+            // a writer is skipped until the next round instead of holding writers back.
             let checkpointer = SqlitePoolOptions::new()
                 .max_connections(1)
-                .connect_with(options.clone())
+                .connect_with(options.clone().busy_timeout(Duration::ZERO))
                 .await?;
             tokio::spawn(checkpoint_wal(checkpointer));
             let reader = SqlitePoolOptions::new()
@@ -184,9 +186,9 @@ async fn checkpoint_wal(pool: SqlitePool) {
         if pool.is_closed() {
             return;
         }
-        // PASSIVE copies what it can while the writer goes on; RESTART then copies the few
-        // frames written meanwhile (holding the writer back only for those) and lets the next
-        // commit start the WAL from its beginning, so the file is reused instead of growing.
+        // PASSIVE copies what it can while the writer goes on; RESTART, when no writer is busy,
+        // copies the few frames written meanwhile and lets the next commit start the WAL from
+        // its beginning, so the file is reused instead of growing.
         let result = async {
             sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
                 .execute(&pool)
@@ -196,11 +198,17 @@ async fn checkpoint_wal(pool: SqlitePool) {
                 .await
         }
         .await;
-        if let Err(error) = result {
-            if pool.is_closed() {
-                return;
+        match result {
+            Ok(_) => {}
+            Err(_) if pool.is_closed() => return,
+            Err(sqlx::Error::Database(error))
+                if error.message().contains("locked") || error.message().contains("busy") =>
+            {
+                tracing::debug!("WAL checkpoint skipped: the database is busy");
             }
-            tracing::warn!(error = %error, "WAL checkpoint failed; it will be tried again");
+            Err(error) => {
+                tracing::warn!(error = %error, "WAL checkpoint failed; it will be tried again")
+            }
         }
     }
 }

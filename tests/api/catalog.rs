@@ -727,7 +727,11 @@ async fn the_conformance_checks_catch_a_broken_catalogue() {
 #[test]
 fn the_csv_template_that_ships_with_haat_imports_cleanly() {
     let bytes = std::fs::read("catalog/template.csv").unwrap();
-    let file = read_catalog(&bytes, Format::Csv, &policy()).unwrap_or_else(|problems| panic!("{problems:#?}"));
+    let file = read_catalog(&bytes, Format::Csv, &policy())
+        .unwrap_or_else(|problems| panic!("{problems:#?}"));
     assert_eq!(file.providers.len(), 1);
-    assert!(file.providers[0].sample, "the template's example seller is marked as sample data");
+    assert!(
+        file.providers[0].sample,
+        "the template's example seller is marked as sample data"
+    );
 }

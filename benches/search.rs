@@ -1,0 +1,316 @@
+//! search → signed on_search bodies on a generated catalogue of 100,000 items from 2,000
+//! sellers in 20 cities (5,000 items a city):
+//! a filtered search (text + city + drop point) and a full city pull, timed from the journaled
+//! request to the signed bodies ready for the outbox (catalogue query, serviceability, pages,
+//! serialisation, Ed25519 signature), on SQLite or PostgreSQL.
+//!
+//!     cargo bench --bench search -- [--db sqlite|postgres] [--sellers 2000] [--items 50] [--runs 30]
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use haat::catalog::model::*;
+use haat::config::Settings;
+use haat::processing::search::{envelope, search};
+use haat::processing::Outcome;
+use haat::protocol::callback::RequestContext;
+use haat::protocol::keys::KeyPairs;
+use haat::protocol::signing::Signer;
+use haat::store::Store;
+use serde_json::{json, Value};
+
+const CITIES: [(&str, &str, &str, &str); 20] = [
+    ("0542", "221001", "25.317645,82.973915", "Varanasi"),
+    ("080", "560001", "12.971599,77.594566", "Bengaluru"),
+    ("011", "110001", "28.613939,77.209023", "New Delhi"),
+    ("022", "400001", "18.938771,72.835335", "Mumbai"),
+    ("033", "700001", "22.572646,88.363895", "Kolkata"),
+    ("044", "600001", "13.082680,80.270718", "Chennai"),
+    ("040", "500001", "17.385044,78.486671", "Hyderabad"),
+    ("079", "380001", "23.022505,72.571365", "Ahmedabad"),
+    ("0141", "302001", "26.912434,75.787270", "Jaipur"),
+    ("0522", "226001", "26.846694,80.946166", "Lucknow"),
+    ("020", "411001", "18.520430,73.856743", "Pune"),
+    ("0612", "800001", "25.594095,85.137566", "Patna"),
+    ("0361", "781001", "26.144518,91.736237", "Guwahati"),
+    ("0674", "751001", "20.296059,85.824539", "Bhubaneswar"),
+    ("0755", "462001", "23.259933,77.412615", "Bhopal"),
+    ("0172", "160017", "30.733315,76.779419", "Chandigarh"),
+    ("0471", "695001", "8.524139,76.936638", "Thiruvananthapuram"),
+    ("0191", "180001", "32.726602,74.857026", "Jammu"),
+    ("0135", "248001", "30.316496,78.032188", "Dehradun"),
+    ("0824", "575001", "12.914142,74.855957", "Mangaluru"),
+];
+const CRAFTS: [&str; 10] = [
+    "banarasi",
+    "pashmina",
+    "chanderi",
+    "ikat",
+    "jamdani",
+    "kantha",
+    "phulkari",
+    "bandhani",
+    "kalamkari",
+    "tussar",
+];
+const THINGS: [&str; 5] = ["saree", "shawl", "stole", "dupatta", "fabric"];
+
+fn option(args: &[String], name: &str, default: &str) -> String {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+        .unwrap_or_else(|| default.to_owned())
+}
+
+/// A seller of handloom in one of the cities, with `items` sarees and shawls.
+fn seller(n: usize, items: usize) -> Provider {
+    let (std_code, pincode, gps, city) = CITIES[n % CITIES.len()];
+    let id = format!("seller-{n:05}");
+    let item_list = (0..items)
+        .map(|k| {
+            let craft = CRAFTS[(n * 7 + k) % CRAFTS.len()];
+            let thing = THINGS[(n + k * 3) % THINGS.len()];
+            let mut attributes = std::collections::BTreeMap::new();
+            for (key, value) in [("gender", "female"), ("colour", "#8B0000"), ("colour_name", "maroon"), ("size", "Free Size"),
+                ("brand", "Generated Weavers"), ("size_chart", "https://haat.example/size-charts/free-size.png"), ("fabric", "silk")] {
+                attributes.insert(key.to_owned(), value.to_owned());
+            }
+            Item {
+                id: format!("{id}-{k:03}"),
+                location_id: format!("{id}-store"),
+                domain: "ONDC:RET12".into(),
+                category_id: if thing == "saree" { "Sarees".into() } else { "Dupattas & Shawls".into() },
+                name: format!("{craft} silk {thing} {k}"),
+                short_desc: format!("Handwoven {craft} {thing}"),
+                long_desc: format!("A {craft} {thing} woven on a pit loom by the weavers of {city}; generated benchmark data."),
+                code: "4:500720".into(),
+                images: vec![format!("https://haat.example/images/{id}/{k}.jpg")],
+                price: format!("{}.00", 1500 + (k * 37) % 9000),
+                mrp: format!("{}.00", 1500 + (k * 37) % 9000 + 500),
+                stock: (k % 7) as i64,
+                max_per_order: 5,
+                unit: "unit".into(),
+                unit_value: "1".into(),
+                returnable: true,
+                cancellable: true,
+                return_window: "P7D".into(),
+                seller_pickup_return: false,
+                time_to_ship: "P2D".into(),
+                cod: false,
+                veg: None,
+                parent_item_id: None,
+                attributes,
+                packaged_commodities: Some(PackagedCommodities {
+                    manufacturer_or_packer_name: "Generated Weavers".into(),
+                    manufacturer_or_packer_address: format!("Weavers Colony, {city} {pincode}"),
+                    common_or_generic_name_of_commodity: "Saree".into(),
+                    month_year_of_manufacture_packing_import: "10/2026".into(),
+                }),
+                prepackaged_food: None,
+                enabled: true,
+            }
+        })
+        .collect();
+    Provider {
+        id: id.clone(),
+        name: format!("Generated Weavers {n} (benchmark)"),
+        short_desc: "Handloom weavers".into(),
+        long_desc: "Generated benchmark seller.".into(),
+        symbol: Some(format!("https://haat.example/images/{id}/logo.png")),
+        images: vec![],
+        odop: Odop {
+            state: "Uttar Pradesh".into(),
+            district: city.into(),
+            product: "Handloom".into(),
+            sector: "handloom".into(),
+        },
+        creds: vec![],
+        kyc: Kyc {
+            gstin: "09AAACG1234F1Z5".into(),
+            pan: "AAACG1234F".into(),
+            fssai: None,
+        },
+        consumer_care: Contact {
+            name: "Generated Weavers".into(),
+            email: "care@generated.example".into(),
+            phone: "9876543210".into(),
+        },
+        min_order_value: None,
+        sample: true,
+        enabled: true,
+        locations: vec![Location {
+            id: format!("{id}-store"),
+            gps: gps.into(),
+            street: "Weavers Colony".into(),
+            locality: "Old City".into(),
+            city: city.into(),
+            state: "Uttar Pradesh".into(),
+            area_code: pincode.into(),
+            std_code: std_code.into(),
+            days: "1,2,3,4,5,6".into(),
+            open: "1000".into(),
+            close: "1900".into(),
+            holidays: vec![],
+            serviceability: if n % 4 == 0 {
+                Serviceability::Radius { km: 15.0 }
+            } else {
+                Serviceability::PanIndia
+            },
+            fulfillments: vec!["Delivery".into()],
+            enabled: true,
+        }],
+        variant_groups: vec![],
+        items: item_list,
+    }
+}
+
+fn request(city: &str, intent: Value) -> Value {
+    json!({"context": {"domain": "ONDC:RET12", "country": "IND", "city": city, "action": "search", "core_version": "1.2.5",
+        "bap_id": "buyer.bench.test", "bap_uri": "https://buyer.bench.test/ondc",
+        "transaction_id": uuid::Uuid::new_v4().to_string(), "message_id": uuid::Uuid::new_v4().to_string(),
+        "timestamp": haat::protocol::time::format_timestamp(chrono::Utc::now()), "ttl": "PT30S"},
+        "message": {"intent": intent}})
+}
+
+/// One search all the way to signed bodies; returns (pages, items, bytes).
+async fn run_once(
+    store: &Store,
+    settings: &Settings,
+    signer: &Signer,
+    body: &Value,
+) -> (usize, usize, usize) {
+    let context = RequestContext::read(body, 30_000).unwrap();
+    let Outcome::Pages { messages, .. } = search(store, &settings.catalog, body, &context)
+        .await
+        .unwrap()
+    else {
+        panic!("pages")
+    };
+    let mut bytes = 0;
+    let mut items = 0;
+    for (message, error) in &messages {
+        items += message.matches("\"@ondc/org/time_to_ship\"").count();
+        let callback_context = context.callback_context(
+            "on_search",
+            &settings.subscriber_id,
+            &settings.subscriber_url,
+            &context.message_id,
+            chrono::Utc::now(),
+        );
+        let raw = envelope(&callback_context, message, error.as_ref());
+        let now = chrono::Utc::now().timestamp() as u64;
+        std::hint::black_box(signer.authorization(&raw, now, now + 300));
+        bytes += raw.len();
+    }
+    (messages.len(), items, bytes)
+}
+
+fn median(mut times: Vec<Duration>) -> Duration {
+    times.sort();
+    times[times.len() / 2]
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let db = option(&args, "--db", "sqlite");
+    let sellers: usize = option(&args, "--sellers", "2000").parse().unwrap();
+    let items: usize = option(&args, "--items", "50").parse().unwrap();
+    let runs: usize = option(&args, "--runs", "30").parse().unwrap();
+    let dir = std::env::temp_dir().join(format!("haat-search-bench-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = match db.as_str() {
+        "sqlite" => format!("sqlite://{}/haat.db", dir.display()),
+        _ => {
+            let base = std::env::var("HAAT_TEST_POSTGRES_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+            let schema = format!("bench_{}", uuid::Uuid::new_v4().simple());
+            let pool = sqlx::PgPool::connect(&base).await.unwrap();
+            sqlx::query(&format!("CREATE SCHEMA {schema}"))
+                .execute(&pool)
+                .await
+                .unwrap();
+            format!("{base}?options[search_path]={schema}")
+        }
+    };
+    let env: HashMap<&str, String> = [
+        ("HAAT_DATABASE_URL", url.clone()),
+        ("HAAT_KEYS_FILE", dir.join("k.json").display().to_string()),
+    ]
+    .into();
+    let settings = Settings::load_with(None, |name| env.get(name).cloned()).unwrap();
+    let store = Store::connect(&url).await.unwrap();
+
+    let started = Instant::now();
+    let chunk = 100;
+    for first in (0..sellers).step_by(chunk) {
+        let file = CatalogFile {
+            about: None,
+            providers: (first..(first + chunk).min(sellers))
+                .map(|n| seller(n, items))
+                .collect(),
+        };
+        store.import_catalog(&file, "bench").await.unwrap();
+        eprint!(
+            "\rgenerating the catalogue: {} of {sellers} sellers ({} items)",
+            (first + chunk).min(sellers),
+            (first + chunk).min(sellers) * items
+        );
+    }
+    eprintln!(
+        "\n{} sellers, {} items loaded in {:.1} s",
+        sellers,
+        sellers * items,
+        started.elapsed().as_secs_f64()
+    );
+    // The generated data passes the same validation sellers' files do.
+    let problems = haat::catalog::validate::validate(
+        &CatalogFile {
+            about: None,
+            providers: vec![seller(0, items)],
+        },
+        &haat::startup::catalog_policy(&settings),
+    );
+    assert!(problems.is_empty(), "{problems:?}");
+
+    let signer = Signer::new(
+        KeyPairs::generate("bench").signing,
+        "seller.bench.test",
+        "bench",
+    );
+    let filtered = || {
+        request(
+            "std:0542",
+            json!({"item": {"descriptor": {"name": "banarasi saree 10"}},
+        "fulfillment": {"type": "Delivery", "end": {"location": {"gps": "25.317645,82.973915", "address": {"area_code": "221001"}}}}}),
+        )
+    };
+    let full = || request("std:0542", json!({"fulfillment": {"type": "Delivery"}}));
+    for (name, make, runs) in [
+        (
+            "filtered search (text + city + drop point)",
+            &filtered as &dyn Fn() -> Value,
+            runs,
+        ),
+        ("full city pull", &full, runs.min(10)),
+    ] {
+        let (pages, found, bytes) = run_once(&store, &settings, &signer, &make()).await; // warm-up
+        let mut times = Vec::new();
+        for _ in 0..runs {
+            let body = make();
+            let began = Instant::now();
+            std::hint::black_box(run_once(&store, &settings, &signer, &body).await);
+            times.push(began.elapsed());
+        }
+        println!(
+            "{db}: {name}: median {:.2} ms (min {:.2}, max {:.2}) over {runs} runs; {found} items in {pages} signed on_search bodies, {} KB",
+            median(times.clone()).as_secs_f64() * 1e3,
+            times.iter().min().unwrap().as_secs_f64() * 1e3,
+            times.iter().max().unwrap().as_secs_f64() * 1e3,
+            bytes / 1024
+        );
+    }
+    store.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
