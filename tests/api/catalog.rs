@@ -735,3 +735,66 @@ fn the_csv_template_that_ships_with_haat_imports_cleanly() {
         "the template's example seller is marked as sample data"
     );
 }
+
+#[tokio::test]
+async fn variant_groups_reach_buyer_apps_as_categories_with_parent_item_ids() {
+    let w = world(Db::Sqlite, &[("HAAT_CATALOG_LOAD_DEMO", "false")]).await;
+    let mut file = small_catalogue();
+    let provider = &mut file.providers[0];
+    provider.items.truncate(1);
+    provider
+        .variant_groups
+        .push(haat::catalog::model::VariantGroup {
+            id: "vg-katan-colours".into(),
+            name: "Katan saree colours".into(),
+            attributes: vec!["item.tags.attribute.colour".into()],
+        });
+    let mut second = provider.items[0].clone();
+    second.id = "vbw-katan-green".into();
+    second.attributes.insert("colour".into(), "#006400".into());
+    second
+        .attributes
+        .insert("colour_name".into(), "dark green".into());
+    provider.items[0].parent_item_id = Some("vg-katan-colours".into());
+    second.parent_item_id = Some("vg-katan-colours".into());
+    provider.items.push(second.clone());
+    let problems = haat::catalog::validate::validate(&file, &policy());
+    assert!(problems.is_empty(), "{problems:?}");
+    // Two variants with the same attributes are refused.
+    let mut duplicate = file.clone();
+    duplicate.providers[0]
+        .items
+        .push(haat::catalog::model::Item {
+            id: "vbw-katan-green-2".into(),
+            ..second
+        });
+    let problems = haat::catalog::validate::validate(&duplicate, &policy());
+    assert!(
+        problems.iter().any(|p| p.field == "parent_item_id"),
+        "{problems:?}"
+    );
+
+    w.app.store.import_catalog(&file, "variants").await.unwrap();
+    let body = search_body(
+        &w.buyer,
+        "ONDC:RET12",
+        "std:0542",
+        json!({"payment": payment()}),
+    );
+    let pages = on_search(&w, &body).await;
+    assert_conforms(&pages, &body);
+    let provider = &pages[0]["message"]["catalog"]["bpp/providers"][0];
+    let group = &provider["categories"][0];
+    assert_eq!(group["id"], "vg-katan-colours");
+    assert!(
+        group["tags"].to_string().contains("variant_group")
+            && group["tags"]
+                .to_string()
+                .contains("item.tags.attribute.colour")
+    );
+    assert!(provider["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|i| i["parent_item_id"] == "vg-katan-colours"));
+}
