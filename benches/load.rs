@@ -152,9 +152,17 @@ async fn main() {
     // A sink for the callbacks the node may send.
     let sink_listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let bap_uri = format!("http://{}", sink_listener.local_addr().unwrap());
-    let sink = HttpServer::new(|| {
-        App::new().default_service(web::to(|| async {
-            HttpResponse::Ok().json(json!({"message": {"ack": {"status": "ACK"}}}))
+    let answered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let last_answer = Arc::new(parking_lot::Mutex::new(Instant::now()));
+    let counter = answered.clone();
+    let last = last_answer.clone();
+    let sink = HttpServer::new(move || {
+        let counter = counter.clone();
+        let last = last.clone();
+        App::new().default_service(web::to(move || {
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            *last.lock() = Instant::now();
+            async { HttpResponse::Ok().json(json!({"message": {"ack": {"status": "ACK"}}})) }
         }))
     })
     .workers(1)
@@ -346,6 +354,25 @@ async fn main() {
         cpu_after - cpu_before,
         (cpu_after - cpu_before) / elapsed.as_secs_f64() * 100.0,
         peak_kb / 1024
+    );
+    // Every acknowledged search is answered with an on_search within its ttl (30 s) or not at
+    // all; wait until answers stop coming (5 s of silence), at most 60 s after the ttl.
+    let answer_wait = Instant::now();
+    while answered.load(std::sync::atomic::Ordering::Relaxed) < acks + options.buyers
+        && last_answer.lock().elapsed() < Duration::from_secs(5)
+        && answer_wait.elapsed() < Duration::from_secs(90)
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let got = answered
+        .load(std::sync::atomic::Ordering::Relaxed)
+        .saturating_sub(options.buyers);
+    let span = last_answer.lock().duration_since(begin);
+    println!(
+        "  on_search answers received: {got} of {acks} ({:.0}%), the last {:.1} s after the first search: {:.0} answered/s",
+        got as f64 * 100.0 / acks.max(1) as f64,
+        span.as_secs_f64(),
+        got as f64 / span.as_secs_f64()
     );
     node.kill().ok();
     node.wait().ok();

@@ -30,7 +30,9 @@ pub struct AppState {
     pub key_pairs: Arc<KeyPairs>,
     pub schemas: Schemas,
     pub metrics: Metrics,
-    pub inbound_ready: mpsc::UnboundedSender<crate::store::PendingInbound>,
+    /// Hands acknowledged requests to the processor; bounded, so that a backlog waits in the
+    /// journal (and is swept from there) rather than in memory.
+    pub inbound_ready: mpsc::Sender<crate::store::PendingInbound>,
     pub outbox_wakeup: Arc<Notify>,
 }
 
@@ -152,7 +154,7 @@ impl Application {
         }
         let journal = JournalWriter::start(store.clone());
         let outbox_wakeup = Arc::new(Notify::new());
-        let (inbound_ready, ready_receiver) = mpsc::unbounded_channel();
+        let (inbound_ready, ready_receiver) = mpsc::channel(4096);
 
         tokio::spawn(
             Processor::new(store.clone(), settings.clone(), outbox_wakeup.clone())

@@ -181,7 +181,8 @@ async fn answer(
     match state.journal.record(entry).await {
         Ok(JournalOutcome::Recorded(id)) => {
             if journal_state == "pending" {
-                let _ = state.inbound_ready.send(PendingInbound {
+                // When the processor is behind, the request waits in the journal for the sweep.
+                let _ = state.inbound_ready.try_send(PendingInbound {
                     id,
                     action: action.as_str().to_owned(),
                     body: body.to_vec(),

@@ -59,7 +59,7 @@ pub struct Processor {
 /// How long a freshly acknowledged request is left to the live worker before a sweep takes it.
 const SWEEP_GRACE_MS: i64 = 2_000;
 const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
-const PARALLEL: usize = 16;
+const PARALLEL: usize = 4;
 const BATCH: usize = 256;
 
 /// Actions whose business logic this version has; the rest are acknowledged and recorded.
@@ -86,7 +86,7 @@ impl Processor {
     /// Runs until the channel closes: requests from the HTTP handler first, and a sweep every
     /// second for requests a crash or another replica left behind. Requests that arrive
     /// together are handled together, so that recording many of them costs one write.
-    pub async fn run(self, mut ready: mpsc::UnboundedReceiver<PendingInbound>) {
+    pub async fn run(self, mut ready: mpsc::Receiver<PendingInbound>) {
         let permits = Arc::new(Semaphore::new(PARALLEL));
         self.sweep(i64::MAX, &permits).await;
         let mut ticker = tokio::time::interval(SWEEP_INTERVAL);
@@ -143,19 +143,31 @@ impl Processor {
         }
     }
 
+    /// Hands every request still pending (and older than `older_than`) to the workers, oldest
+    /// first, in batches, so that a backlog drains at the workers' pace.
     async fn sweep(&self, older_than: i64, permits: &Arc<Semaphore>) {
-        let pending = match self
-            .store
-            .pending_inbound(older_than.min(now_ms()), 200)
-            .await
-        {
-            Ok(pending) => pending,
-            Err(error) => {
-                tracing::warn!(error = %error, "cannot read pending requests");
+        const SWEEP_BATCH: i64 = 200;
+        let mut after_id = 0;
+        loop {
+            let pending = match self
+                .store
+                .pending_inbound(older_than.min(now_ms()), after_id, SWEEP_BATCH)
+                .await
+            {
+                Ok(pending) => pending,
+                Err(error) => {
+                    tracing::warn!(error = %error, "cannot read pending requests");
+                    return;
+                }
+            };
+            let Some(last) = pending.last() else { return };
+            after_id = last.id;
+            let full = pending.len() as i64 == SWEEP_BATCH;
+            self.handle_batch(pending, permits).await;
+            if !full {
                 return;
             }
-        };
-        self.handle_batch(pending, permits).await;
+        }
     }
 
     /// Processes one journaled request and commits what it caused.
@@ -192,6 +204,17 @@ impl Processor {
         span.record("beckn.message_id", context.message_id.as_str());
         span.record("bap.id", context.bap_id.as_str());
         let action = Action::parse(&request.action);
+        // A request whose ttl ran out while it waited (a backlog after a burst or an outage)
+        // can no longer be answered usefully: the buyer app has given up on it.
+        let skew = (self.settings.inbound.clock_skew_secs * 1000) as i64;
+        if action.is_some_and(has_logic) && context.expires_at_ms() + skew < now_ms() {
+            let note = "its ttl ran out before it could be processed; not answered";
+            if let Err(error) = self.store.finish_inbound(request.id, "expired", note).await {
+                tracing::warn!(error = %error, "cannot record an expired request");
+            }
+            tracing::warn!("request expired before it could be processed");
+            return;
+        }
         let outcome = match action {
             Some(Action::Rating) => support::rating(&body),
             Some(Action::Support) => support::support(&self.settings.support),

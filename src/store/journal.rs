@@ -203,14 +203,16 @@ impl Store {
     pub async fn pending_inbound(
         &self,
         older_than: i64,
+        after_id: i64,
         limit: i64,
     ) -> Result<Vec<PendingInbound>, StoreError> {
         let rows: Vec<(i64, String, Vec<u8>, i64)> = on_reader!(self, pool => {
             sqlx::query_as(
                 "SELECT id, action, body, received_at FROM inbound WHERE state = 'pending' AND received_at <= $1 \
-                 ORDER BY id LIMIT $2",
+                 AND id > $2 ORDER BY id LIMIT $3",
             )
             .bind(older_than)
+            .bind(after_id)
             .bind(limit)
             .fetch_all(pool)
             .await?
