@@ -4,17 +4,16 @@
 
 Run from the repository root:
 
-    python3 catalog/demo/build_demo.py                 # the import format as specified
-    python3 catalog/demo/build_demo.py --ondc-strict   # also satisfy src/catalog/validate.rs
+    python3 catalog/demo/build_demo.py
 
 Standard library only; the output is deterministic (every invented number is derived from a
 SHA-256 hash of the provider or item id). Products, districts, crafts and GI facts come from
 the research; seller names, streets, prices, stock, contacts and tax numbers are sample values,
 and every provider is marked "sample": true with a name ending in " (sample)".
 
---ondc-strict changes three things where the brief and the validator in src/catalog disagree:
-  * RET12 items get a packaged_commodities block (validate.rs: "the 1.2.5 fashion validator
-    requires the Legal Metrology block"); by default RET12 items have none, as specified;
+Three things follow ONDC's rules as Haat's import validation (src/catalog/validate.rs) applies them:
+  * RET12 items get a packaged_commodities block (the 1.2.5 fashion validator requires the
+    Legal Metrology block);
   * RET10 items whose category needs @ondc/org/statutory_reqs_prepackaged_food
     ("Snacks, Dry Fruits, Nuts": the walnuts) get a prepackaged_food block;
   * RET12 "material" values outside ONDC's MATERIAL enum ("muga silk", "pashmina",
@@ -238,10 +237,10 @@ SELLERS = {
 # RET12 genders: sarees and mekhela chadors are women's wear; pashmina and Kullu shawls unisex.
 UNISEX_PRODUCTS = {"Pashmina", "Kullu Shawl"}
 
-# --ondc-strict: RET12 materials outside ONDC's MATERIAL enum, mapped to the nearest value.
+# RET12 materials outside ONDC's MATERIAL enum, mapped to the nearest value.
 STRICT_MATERIAL = {"muga silk": "silk", "pashmina": "wool", "silk cotton": "silk"}
 
-# --ondc-strict: FSSAI declarations for prepackaged food (typical values for walnut kernels).
+# FSSAI declarations for prepackaged food (typical values for walnut kernels).
 PREPACKAGED_FOOD_INFO = {
     "Snacks, Dry Fruits, Nuts": (
         "Per 100 g (typical values): energy 654 kcal, protein 15.2 g, fat 65.2 g, carbohydrate 13.7 g",
@@ -652,16 +651,14 @@ def validator_warnings(catalogue):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--ondc-strict", action="store_true",
-                        help="add the statutory blocks and enum materials the Rust validator asks for")
-    args = parser.parse_args()
+    parser.parse_args()
 
     research = json.loads(RESEARCH.read_text(encoding="utf-8"))
     keys = [(entry["district"], entry["odop_product"]) for entry in research]
     unused = sorted(set(SELLERS) - set(keys))
     if unused:
         fail(f"sample sellers defined for entries not in the research: {unused}")
-    catalogue = {"_about": ABOUT, "providers": [build_provider(entry, args.ondc_strict) for entry in research]}
+    catalogue = {"_about": ABOUT, "providers": [build_provider(entry, True) for entry in research]}
     check(catalogue)
 
     text = json.dumps(catalogue, indent=1, ensure_ascii=False) + "\n"
@@ -673,7 +670,7 @@ def main():
         per_domain[item["domain"]] = per_domain.get(item["domain"], 0) + 1
     states = sorted({provider["odop"]["state"] for provider in catalogue["providers"]})
     print(f"wrote {OUTPUT.relative_to(REPO) if OUTPUT.is_relative_to(REPO) else OUTPUT}"
-          f"{' (--ondc-strict)' if args.ondc_strict else ''}")
+          f"")
     print(f"providers: {len(catalogue['providers'])}, items: {len(items)}")
     print("items per domain: " + ", ".join(f"{d} {n}" for d, n in sorted(per_domain.items())))
     print(f"states ({len(states)}): " + ", ".join(states))
