@@ -2,7 +2,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{mpsc, Notify, Semaphore};
 use tracing::Instrument;
 
 use crate::config::OutboxSettings;
@@ -21,6 +21,8 @@ pub struct OutboxWorker {
     wakeup: Arc<Notify>,
     /// Who holds a lease: unique per process, so a replica never records another's attempt.
     owner: String,
+    /// Attempts are recorded in groups by one task (set by `run`).
+    recorder: Option<mpsc::Sender<(i64, AttemptRecord, DeliveryOutcome)>>,
 }
 
 /// The delay before attempt `attempts + 1`: `initial * 2^(attempts-1)`, capped, with the upper
@@ -75,11 +77,19 @@ impl OutboxWorker {
             metrics,
             wakeup,
             owner,
+            recorder: None,
         }
     }
 
     /// Delivers callbacks until the process ends.
-    pub async fn run(self) {
+    pub async fn run(mut self) {
+        let (sender, receiver) = mpsc::channel(4096);
+        tokio::spawn(record_attempts(
+            self.store.clone(),
+            self.owner.clone(),
+            receiver,
+        ));
+        self.recorder = Some(sender);
         let permits = Arc::new(Semaphore::new(self.settings.concurrency));
         let poll = Duration::from_millis(self.settings.poll_interval_ms);
         loop {
@@ -266,6 +276,15 @@ impl OutboxWorker {
                 tracing::warn!(reason = %reason, "callback dead-lettered")
             }
         }
+        if let Some(recorder) = &self.recorder {
+            if recorder
+                .send((callback.id, attempt.clone(), outcome.clone()))
+                .await
+                .is_ok()
+            {
+                return;
+            }
+        }
         match self
             .store
             .record_attempt(callback.id, &self.owner, attempt, &outcome)
@@ -277,6 +296,32 @@ impl OutboxWorker {
             ),
             Err(error) => tracing::error!(error = %error, "cannot record a callback attempt"),
         }
+    }
+}
+
+/// Writes attempts in groups: one transaction for all that finished together.
+async fn record_attempts(
+    store: Store,
+    owner: String,
+    mut receiver: mpsc::Receiver<(i64, AttemptRecord, DeliveryOutcome)>,
+) {
+    let mut batch = Vec::with_capacity(256);
+    while receiver.recv_many(&mut batch, 256).await > 0 {
+        match store.record_attempts(&owner, &batch).await {
+            Ok(done) => {
+                let lost = done.iter().filter(|d| !**d).count();
+                if lost > 0 {
+                    tracing::warn!(
+                        callbacks = lost,
+                        "leases were lost before their attempts were recorded"
+                    );
+                }
+            }
+            Err(error) => {
+                tracing::error!(error = %error, attempts = batch.len(), "cannot record callback attempts")
+            }
+        }
+        batch.clear();
     }
 }
 

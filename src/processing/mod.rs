@@ -54,6 +54,30 @@ pub struct Processor {
     store: Store,
     settings: Arc<Settings>,
     outbox_wakeup: Arc<Notify>,
+    /// Commits completed requests in groups (set by `run`).
+    completer: Option<mpsc::Sender<Completion>>,
+}
+
+/// A processed request: its id, the note, and the callbacks it causes.
+type Completion = (i64, String, Vec<NewCallback>);
+
+/// Commits completions in groups: one transaction for all that finished together.
+async fn commit_completions(
+    store: Store,
+    outbox_wakeup: Arc<Notify>,
+    mut receiver: mpsc::Receiver<Completion>,
+) {
+    let mut batch = Vec::with_capacity(BATCH);
+    while receiver.recv_many(&mut batch, BATCH).await > 0 {
+        match store.complete_inbound_many(&batch).await {
+            Ok(done) if done.iter().any(|d| *d) => outbox_wakeup.notify_one(),
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(error = %error, requests = batch.len(), "processing could not be committed; the sweep will retry")
+            }
+        }
+        batch.clear();
+    }
 }
 
 /// How long a freshly acknowledged request is left to the live worker before a sweep takes it.
@@ -80,13 +104,21 @@ impl Processor {
             store,
             settings,
             outbox_wakeup,
+            completer: None,
         }
     }
 
     /// Runs until the channel closes: requests from the HTTP handler first, and a sweep every
     /// second for requests a crash or another replica left behind. Requests that arrive
     /// together are handled together, so that recording many of them costs one write.
-    pub async fn run(self, mut ready: mpsc::Receiver<PendingInbound>) {
+    pub async fn run(mut self, mut ready: mpsc::Receiver<PendingInbound>) {
+        let (sender, receiver) = mpsc::channel(BATCH * 4);
+        tokio::spawn(commit_completions(
+            self.store.clone(),
+            self.outbox_wakeup.clone(),
+            receiver,
+        ));
+        self.completer = Some(sender);
         let permits = Arc::new(Semaphore::new(PARALLEL));
         self.sweep(i64::MAX, &permits).await;
         let mut ticker = tokio::time::interval(SWEEP_INTERVAL);
@@ -260,15 +292,22 @@ impl Processor {
                 self.solicited_callback(request.id, &context, callback_action, message, error)
             })
             .collect();
-        let result = self
+        // Completions are committed in groups by one task (see `run`); without it, here.
+        if let Some(completer) = &self.completer {
+            if completer
+                .send((request.id, note.clone(), callbacks.clone()))
+                .await
+                .is_ok()
+            {
+                return;
+            }
+        }
+        match self
             .store
             .complete_inbound(request.id, &note, &callbacks)
-            .await;
-        if matches!(result, Ok(true)) {
-            self.outbox_wakeup.notify_one();
-        }
-        match result {
-            Ok(true) => tracing::debug!("request processed"),
+            .await
+        {
+            Ok(true) => self.outbox_wakeup.notify_one(),
             Ok(false) => tracing::debug!("request already processed elsewhere"),
             Err(error) => {
                 tracing::warn!(error = %error, "processing could not be committed; the sweep will retry")

@@ -201,27 +201,42 @@ impl Store {
         note: &str,
         callbacks: &[NewCallback],
     ) -> Result<bool, StoreError> {
+        let done = self
+            .complete_inbound_many(&[(inbound_id, note.to_owned(), callbacks.to_vec())])
+            .await?;
+        Ok(done[0])
+    }
+
+    /// Completes many requests in one transaction: each is marked processed with its
+    /// callbacks queued, unless another worker processed it first (then it is left alone and
+    /// its entry in the result is false).
+    pub async fn complete_inbound_many(
+        &self,
+        completions: &[(i64, String, Vec<NewCallback>)],
+    ) -> Result<Vec<bool>, StoreError> {
         let now = now_ms();
         on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
-            let claimed = sqlx::query(
-                "UPDATE inbound SET state = 'processed', processed_at = $1, process_note = $2 WHERE id = $3 AND state = 'pending'",
-            )
-            .bind(now)
-            .bind(note)
-            .bind(inbound_id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if claimed != 1 {
-                tx.rollback().await?;
-                return Ok(false);
-            }
-            for callback in callbacks {
-                insert_callback!(&mut *tx, callback, now);
+            let mut done = Vec::with_capacity(completions.len());
+            for (inbound_id, note, callbacks) in completions {
+                let claimed = sqlx::query(
+                    "UPDATE inbound SET state = 'processed', processed_at = $1, process_note = $2 WHERE id = $3 AND state = 'pending'",
+                )
+                .bind(now)
+                .bind(note)
+                .bind(inbound_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if claimed == 1 {
+                    for callback in callbacks {
+                        insert_callback!(&mut *tx, callback, now);
+                    }
+                }
+                done.push(claimed == 1);
             }
             tx.commit().await?;
-            Ok(true)
+            Ok(done)
         })
     }
 
@@ -266,74 +281,70 @@ impl Store {
         attempt: &AttemptRecord,
         outcome: &DeliveryOutcome,
     ) -> Result<bool, StoreError> {
+        let done = self
+            .record_attempts(owner, &[(id, attempt.clone(), outcome.clone())])
+            .await?;
+        Ok(done[0])
+    }
+
+    /// Records many attempts in one transaction; each only if `owner` still holds its lease.
+    pub async fn record_attempts(
+        &self,
+        owner: &str,
+        attempts: &[(i64, AttemptRecord, DeliveryOutcome)],
+    ) -> Result<Vec<bool>, StoreError> {
         let now = now_ms();
-        let (state, next_attempt_at, error, nack_code, nack_message, label) = match outcome {
-            DeliveryOutcome::Delivered => ("delivered", None, None, None, None, "delivered"),
-            DeliveryOutcome::Nacked { code, message } => (
-                "nacked",
-                None,
-                None,
-                code.clone(),
-                message.clone(),
-                "nacked",
-            ),
-            DeliveryOutcome::Failed { reason } => {
-                ("failed", None, Some(reason.clone()), None, None, "failed")
-            }
-            DeliveryOutcome::Retry { at, reason } => (
-                "pending",
-                Some(*at),
-                Some(reason.clone()),
-                None,
-                None,
-                "retry",
-            ),
-            DeliveryOutcome::Dead { reason } => {
-                ("dead", None, Some(reason.clone()), None, None, "dead")
-            }
-        };
-        let finished_at = if state == "pending" { None } else { Some(now) };
-        let http_status = attempt.http_status.map(i64::from);
         on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
-            let updated = sqlx::query(
-                "UPDATE outbox SET state = $1, next_attempt_at = COALESCE($2, next_attempt_at), last_error = $3, \
-                 nack_code = $4, nack_message = $5, last_http_status = $6, finished_at = $7, lease_owner = NULL, \
-                 lease_until = NULL WHERE id = $8 AND lease_owner = $9",
-            )
-            .bind(state)
-            .bind(next_attempt_at)
-            .bind(error.as_deref().or(attempt.error.as_deref()))
-            .bind(nack_code)
-            .bind(nack_message)
-            .bind(http_status)
-            .bind(finished_at)
-            .bind(id)
-            .bind(owner)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if updated != 1 {
-                tx.rollback().await?;
-                return Ok(false);
+            let mut done = Vec::with_capacity(attempts.len());
+            for (id, attempt, outcome) in attempts {
+                let (state, next_attempt_at, error, nack_code, nack_message, label) = match outcome {
+                    DeliveryOutcome::Delivered => ("delivered", None, None, None, None, "delivered"),
+                    DeliveryOutcome::Nacked { code, message } => ("nacked", None, None, code.clone(), message.clone(), "nacked"),
+                    DeliveryOutcome::Failed { reason } => ("failed", None, Some(reason.clone()), None, None, "failed"),
+                    DeliveryOutcome::Retry { at, reason } => ("pending", Some(*at), Some(reason.clone()), None, None, "retry"),
+                    DeliveryOutcome::Dead { reason } => ("dead", None, Some(reason.clone()), None, None, "dead"),
+                };
+                let finished_at = if state == "pending" { None } else { Some(now) };
+                let http_status = attempt.http_status.map(i64::from);
+                let updated = sqlx::query(
+                    "UPDATE outbox SET state = $1, next_attempt_at = COALESCE($2, next_attempt_at), last_error = $3, \
+                     nack_code = $4, nack_message = $5, last_http_status = $6, finished_at = $7, lease_owner = NULL, \
+                     lease_until = NULL WHERE id = $8 AND lease_owner = $9",
+                )
+                .bind(state)
+                .bind(next_attempt_at)
+                .bind(error.as_deref().or(attempt.error.as_deref()))
+                .bind(nack_code)
+                .bind(nack_message)
+                .bind(http_status)
+                .bind(finished_at)
+                .bind(id)
+                .bind(owner)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if updated == 1 {
+                    sqlx::query(
+                        "INSERT INTO outbox_attempts (outbox_id, attempt, started_at, finished_at, authorization_header, http_status, \
+                         response_body, error, outcome) \
+                         VALUES ($1, (SELECT attempts FROM outbox WHERE id = $1), $2, $3, $4, $5, $6, $7, $8)",
+                    )
+                    .bind(id)
+                    .bind(attempt.started_at)
+                    .bind(now)
+                    .bind(&attempt.authorization)
+                    .bind(http_status)
+                    .bind(&attempt.response_body)
+                    .bind(&attempt.error)
+                    .bind(label)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                done.push(updated == 1);
             }
-            sqlx::query(
-                "INSERT INTO outbox_attempts (outbox_id, attempt, started_at, finished_at, authorization_header, http_status, \
-                 response_body, error, outcome) \
-                 VALUES ($1, (SELECT attempts FROM outbox WHERE id = $1), $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(id)
-            .bind(attempt.started_at)
-            .bind(now)
-            .bind(&attempt.authorization)
-            .bind(http_status)
-            .bind(&attempt.response_body)
-            .bind(&attempt.error)
-            .bind(label)
-            .execute(&mut *tx)
-            .await?;
             tx.commit().await?;
-            Ok(true)
+            Ok(done)
         })
     }
 
