@@ -262,27 +262,7 @@ async fn a_replay_gets_the_first_answer(db: Db) {
     let first = w.app.send(&w.buyer, "rating", &body).await;
     let second = w.app.send(&w.buyer, "rating", &body).await;
     assert!(first.is_ack() && second.is_ack());
-    let transaction = body["context"]["transaction_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert_eq!(
-        w.app
-            .store
-            .inbound_for_transaction(&transaction)
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
-    assert!(
-        eventually(std::time::Duration::from_secs(5), || async {
-            !w.bap.received().is_empty()
-        })
-        .await
-    );
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert_eq!(w.bap.received().len(), 1, "one callback for one request");
+    assert_journaled_and_answered_once(&w, &body).await;
 
     // A request refused the first time is refused the same way again.
     let mut refused = w.buyer.body("rating", rating());
@@ -438,6 +418,11 @@ async fn concurrent_copies_of_one_request_are_journaled_once_on_postgres() {
     let sends = (0..6).map(|_| w.app.send(&w.buyer, "rating", &body));
     let answers = futures_util::future::join_all(sends).await;
     assert!(answers.iter().all(|a| a.is_ack()));
+    assert_journaled_and_answered_once(&w, &body).await;
+}
+
+/// The request is journaled once and answered with exactly one callback.
+async fn assert_journaled_and_answered_once(w: &World, body: &Value) {
     let transaction = body["context"]["transaction_id"]
         .as_str()
         .unwrap()
