@@ -142,6 +142,8 @@ async fn answer(
     let (status, response_body, journal_state, context) = match checked {
         Ok(context) => (200u16, ACK_BODY.to_vec(), "pending", Some(context)),
         Err(wire) => {
+            state.metrics.nack(&wire.code);
+            tracing::info!(code = %wire.code, reason = %wire.message, "request refused");
             let error = InboundError::Rejected(wire);
             (
                 error.status().as_u16(),
@@ -190,14 +192,6 @@ async fn answer(
                 });
                 Ok((raw_response(status, response_body), "ack"))
             } else {
-                let code = crate::protocol::ack::read_peer_answer(&response_body);
-                if let crate::protocol::ack::PeerAnswer::Nack {
-                    code: Some(code), ..
-                } = code
-                {
-                    state.metrics.nack(&code);
-                }
-                tracing::info!("request refused (journaled)");
                 Ok((raw_response(status, response_body), "nack"))
             }
         }

@@ -363,6 +363,11 @@ async fn health_and_metrics_report_the_node() {
     let w = world(Db::Sqlite, &[]).await;
     let body = w.buyer.body("rating", rating());
     w.app.send(&w.buyer, "rating", &body).await;
+    let mut stale = w.buyer.body("rating", rating());
+    stale["context"]["timestamp"] = json!("2020-01-01T00:00:00.000Z");
+    w.app.send(&w.buyer, "rating", &stale).await;
+    let unsigned = serde_json::to_vec(&w.buyer.body("rating", rating())).unwrap();
+    w.app.post_raw("/rating", unsigned, &[]).await;
     let health = w
         .app
         .http
@@ -387,6 +392,14 @@ async fn health_and_metrics_report_the_node() {
     );
     assert!(
         metrics.contains("haat_lookup_cache_total{result=\"miss\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("haat_nacks_total{code=\"30022\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("haat_nacks_total{code=\"30016\"} 1"),
         "{metrics}"
     );
 }
