@@ -346,7 +346,14 @@ async fn catalog_import(settings: Settings, args: super::ImportArgs) -> anyhow::
     let store = open_store(&settings).await?;
     eprintln!("Storing ...");
     let import_id = uuid::Uuid::new_v4().to_string();
-    let report = store.import_catalog(&file, &import_id).await?;
+    let report = store
+        .import_catalog_with_progress(&file, &import_id, |done, total| {
+            if done % 50 == 0 || done == total {
+                eprint!("\r  {done} of {total} sellers");
+            }
+        })
+        .await?;
+    eprintln!();
     store.close().await;
     println!(
         "Imported {}: {} added, {} updated, {} disabled, {} unchanged.",

@@ -142,14 +142,27 @@ impl Store {
         file: &CatalogFile,
         import_id: &str,
     ) -> Result<ImportReport, StoreError> {
+        self.import_catalog_with_progress(file, import_id, |_, _| {})
+            .await
+    }
+
+    /// `import_catalog`, calling `progress(sellers done, sellers in all)` after each seller.
+    pub async fn import_catalog_with_progress(
+        &self,
+        file: &CatalogFile,
+        import_id: &str,
+        mut progress: impl FnMut(usize, usize),
+    ) -> Result<ImportReport, StoreError> {
         let now = now_ms();
+        let total = file.providers.len();
         let mut report = ImportReport {
             import_id: import_id.to_owned(),
             ..Default::default()
         };
         on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
-            for provider in &file.providers {
+            for (done, provider) in file.providers.iter().enumerate() {
+                progress(done, total);
                 let doc = serde_json::to_string(&provider_header(provider)).expect("providers serialise");
                 upsert_doc!(tx, report, import_id, now, "provider", &provider.id, &provider.id,
                     "SELECT doc, enabled FROM catalog_providers WHERE id = $1", [&provider.id],
@@ -214,6 +227,7 @@ impl Store {
                     }
                 }
             }
+            progress(total, total);
             tx.commit().await?;
         });
         Ok(report)
@@ -545,15 +559,30 @@ impl Store {
         item_id: &str,
         stock: i64,
     ) -> Result<bool, StoreError> {
+        let now = now_ms();
         let done = on_writer!(self, pool => {
-            sqlx::query("UPDATE catalog_items SET stock = $1, updated_at = $2 WHERE provider_id = $3 AND id = $4")
+            let mut tx = pool.begin().await?;
+            let done = sqlx::query("UPDATE catalog_items SET stock = $1, updated_at = $2 WHERE provider_id = $3 AND id = $4")
                 .bind(stock)
-                .bind(now_ms())
+                .bind(now)
                 .bind(provider_id)
                 .bind(item_id)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await?
-                .rows_affected()
+                .rows_affected();
+            // Recorded as a change, so that incremental pushes carry the new availability.
+            if done == 1 {
+                sqlx::query(
+                    "INSERT INTO catalog_changes (import_id, provider_id, kind, entity_id, change, changed_at) VALUES ('stock', $1, 'item', $2, 'updated', $3)",
+                )
+                .bind(provider_id)
+                .bind(item_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            done
         });
         Ok(done == 1)
     }

@@ -798,3 +798,59 @@ async fn variant_groups_reach_buyer_apps_as_categories_with_parent_item_ids() {
         .iter()
         .all(|i| i["parent_item_id"] == "vg-katan-colours"));
 }
+
+#[tokio::test]
+async fn a_stock_change_reaches_subscribed_buyer_apps_as_availability() {
+    let w = world(Db::Sqlite, &[]).await;
+    let subscribe = search_body(
+        &w.buyer,
+        "ONDC:RET16",
+        "*",
+        json!({"payment": payment(), "tags": [{"code": "catalog_inc", "list": [{"code": "mode", "value": "start"}]}]}),
+    );
+    assert!(w.app.send(&w.buyer, "search", &subscribe).await.is_ack());
+    let store = w.app.store.clone();
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            !store.catalog_subscriptions().await.unwrap().is_empty()
+        })
+        .await
+    );
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let item = demo()
+        .providers
+        .iter()
+        .flat_map(|p| p.items.iter().map(move |i| (p.id.clone(), i.clone())))
+        .find(|(_, i)| i.domain == "ONDC:RET16")
+        .unwrap();
+    assert!(w
+        .app
+        .store
+        .set_item_stock(&item.0, &item.1.id, 0)
+        .await
+        .unwrap());
+    assert_eq!(
+        haat::processing::push::push_once(&w.app.store, &w.app.app_state.settings)
+            .await
+            .unwrap(),
+        1
+    );
+    let pushed = || {
+        w.bap
+            .received()
+            .into_iter()
+            .filter(|(_, b, _)| {
+                b["context"]["transaction_id"] == subscribe["context"]["transaction_id"]
+            })
+            .map(|(_, b, _)| b)
+            .collect::<Vec<_>>()
+    };
+    assert!(eventually(Duration::from_secs(5), || async { !pushed().is_empty() }).await);
+    let items = pushed()[0]["message"]["catalog"]["bpp/providers"][0]["items"].clone();
+    assert_eq!(items.as_array().unwrap().len(), 1);
+    assert_eq!(items[0]["id"], json!(item.1.id));
+    assert_eq!(
+        items[0]["quantity"]["available"]["count"], "0",
+        "sold out is published as 0"
+    );
+}
