@@ -556,19 +556,7 @@ async fn a_bad_file_changes_nothing_and_a_good_reimport_records_its_changes() {
     std::fs::create_dir_all(&dir).unwrap();
     let good = dir.join("good.csv");
     std::fs::write(&good, haat::catalog::csv::write_csv(&small_catalogue())).unwrap();
-    let run = |args: &[&str]| {
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_haat"))
-            .args(args)
-            .env("HAAT_DATABASE_URL", &database)
-            .env("HAAT_LOG", "error")
-            .output()
-            .unwrap();
-        (
-            output.status.success(),
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        )
-    };
+    let run = |args: &[&str]| haat(args, &[("HAAT_DATABASE_URL", database.as_str())]);
     let (ok, said, error) = run(&["catalog", "import", good.to_str().unwrap()]);
     assert!(ok, "{error}");
     assert!(said.contains("added"), "{said}");

@@ -1,6 +1,5 @@
 //! The `haat` command line as an operator uses it: help, bad settings, keys, subscribe.
 
-use std::process::Command;
 use std::sync::Arc;
 
 use actix_web::{web, App, HttpResponse, HttpServer};
@@ -8,20 +7,6 @@ use parking_lot::Mutex;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
-
-fn haat(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_haat"));
-    command.args(args).env("HAAT_LOG", "error");
-    for (name, value) in env {
-        command.env(name, value);
-    }
-    let output = command.output().unwrap();
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
 
 #[test]
 fn every_command_explains_itself_with_help() {

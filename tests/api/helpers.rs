@@ -504,3 +504,18 @@ pub async fn world(db: Db, overrides: &[(&str, &str)]) -> World {
         app,
     }
 }
+
+/// Runs the `haat` binary with `args` and extra environment; (succeeded, stdout, stderr).
+pub fn haat(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_haat"));
+    command.args(args).env("HAAT_LOG", "error");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let output = command.output().unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}

@@ -146,19 +146,7 @@ async fn outbox_list_shows_a_dead_letter_and_outbox_retry_sends_it_again() {
     body["context"]["ttl"] = json!("PT1S");
     assert!(app.send(&buyer, "rating", &body).await.is_ack());
     assert!(callbacks_reach(&app.store, OutboxState::Dead, 1, Duration::from_secs(5)).await);
-    let haat = |args: &[&str]| {
-        let output = Command::new(env!("CARGO_BIN_EXE_haat"))
-            .args(args)
-            .env("HAAT_DATABASE_URL", &database)
-            .env("HAAT_LOG", "error")
-            .output()
-            .unwrap();
-        (
-            output.status.success(),
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        )
-    };
+    let haat = |args: &[&str]| haat(args, &[("HAAT_DATABASE_URL", database.as_str())]);
     let (ok, listed, _) = haat(&["outbox", "list", "--state", "dead", "--json"]);
     assert!(ok);
     let row: serde_json::Value = serde_json::from_str(listed.lines().next().unwrap()).unwrap();
