@@ -84,17 +84,8 @@ async fn a_callback_is_delivered_signed_and_echoing_its_request_on_postgres() {
 }
 
 async fn a_callback_is_retried_until_the_buyer_app_is_back(db: Db) {
-    let registry = MockRegistry::start().await;
     let port = unused_port();
-    let buyer = Buyer::new(&format!("http://127.0.0.1:{port}"));
-    registry.register(
-        BUYER_ID,
-        BUYER_UKID,
-        "BAP",
-        &buyer.key,
-        "2099-01-01T00:00:00.000Z",
-        "SUBSCRIBED",
-    );
+    let (registry, buyer) = registry_knowing_buyer_at(&format!("http://127.0.0.1:{port}")).await;
     let app = TestApp::start(test_settings(&fresh_database(db).await, &registry.url, &[])).await;
     let body = buyer.body("rating", rating());
     assert!(app.send(&buyer, "rating", &body).await.is_ack());
@@ -142,16 +133,8 @@ async fn a_callback_is_retried_until_the_buyer_app_is_back_on_postgres() {
 }
 
 async fn a_solicited_callback_is_dead_lettered_when_its_ttl_runs_out(db: Db) {
-    let registry = MockRegistry::start().await;
-    let buyer = Buyer::new(&format!("http://127.0.0.1:{}", unused_port()));
-    registry.register(
-        BUYER_ID,
-        BUYER_UKID,
-        "BAP",
-        &buyer.key,
-        "2099-01-01T00:00:00.000Z",
-        "SUBSCRIBED",
-    );
+    let (registry, buyer) =
+        registry_knowing_buyer_at(&format!("http://127.0.0.1:{}", unused_port())).await;
     let app = TestApp::start(test_settings(
         &fresh_database(db).await,
         &registry.url,

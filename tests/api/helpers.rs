@@ -273,13 +273,16 @@ impl MockBap {
     }
 }
 
-/// A port nothing listens on (yet).
+/// A port nothing listens on (yet). Chosen below the kernel's ephemeral range (32768 and up),
+/// so that no outgoing connection takes it before the test binds it.
 pub fn unused_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use rand::Rng;
+    loop {
+        let port = rand::thread_rng().gen_range(20_000..32_000);
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 async fn bap_callback(
@@ -483,10 +486,10 @@ pub struct World {
     pub app: TestApp,
 }
 
-pub async fn world(db: Db, overrides: &[(&str, &str)]) -> World {
+/// A mock registry that knows a buyer app whose callbacks go to `bap_uri`.
+pub async fn registry_knowing_buyer_at(bap_uri: &str) -> (MockRegistry, Buyer) {
     let registry = MockRegistry::start().await;
-    let bap = MockBap::start().await;
-    let buyer = Buyer::new(&bap.url);
+    let buyer = Buyer::new(bap_uri);
     registry.register(
         BUYER_ID,
         BUYER_UKID,
@@ -495,6 +498,12 @@ pub async fn world(db: Db, overrides: &[(&str, &str)]) -> World {
         "2099-01-01T00:00:00.000Z",
         "SUBSCRIBED",
     );
+    (registry, buyer)
+}
+
+pub async fn world(db: Db, overrides: &[(&str, &str)]) -> World {
+    let bap = MockBap::start().await;
+    let (registry, buyer) = registry_knowing_buyer_at(&bap.url).await;
     let database = fresh_database(db).await;
     let app = TestApp::start(test_settings(&database, &registry.url, overrides)).await;
     World {

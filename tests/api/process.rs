@@ -44,17 +44,9 @@ async fn wait_healthy(node: &Node) {
 }
 
 async fn killed_node_delivers_after_restart(db: Db) {
-    let registry = MockRegistry::start().await;
     let bap_port = unused_port();
-    let buyer = Buyer::new(&format!("http://127.0.0.1:{bap_port}"));
-    registry.register(
-        BUYER_ID,
-        BUYER_UKID,
-        "BAP",
-        &buyer.key,
-        "2099-01-01T00:00:00.000Z",
-        "SUBSCRIBED",
-    );
+    let (registry, buyer) =
+        registry_knowing_buyer_at(&format!("http://127.0.0.1:{bap_port}")).await;
     let database = fresh_database(db).await;
     let env = vec![
         ("HAAT_DATABASE_URL", database.clone()),
@@ -121,17 +113,9 @@ async fn a_node_killed_between_ack_and_callback_delivers_after_restart_on_postgr
 
 #[tokio::test]
 async fn outbox_list_shows_a_dead_letter_and_outbox_retry_sends_it_again() {
-    let registry = MockRegistry::start().await;
     let bap_port = unused_port();
-    let buyer = Buyer::new(&format!("http://127.0.0.1:{bap_port}"));
-    registry.register(
-        BUYER_ID,
-        BUYER_UKID,
-        "BAP",
-        &buyer.key,
-        "2099-01-01T00:00:00.000Z",
-        "SUBSCRIBED",
-    );
+    let (registry, buyer) =
+        registry_knowing_buyer_at(&format!("http://127.0.0.1:{bap_port}")).await;
     let database = fresh_database(Db::Sqlite).await;
     let app = TestApp::start(test_settings(
         &database,
