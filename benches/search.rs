@@ -100,6 +100,7 @@ fn seller(n: usize, items: usize) -> Provider {
                 cod: false,
                 veg: None,
                 parent_item_id: None,
+                gst_percent: None,
                 attributes,
                 packaged_commodities: Some(PackagedCommodities {
                     manufacturer_or_packer_name: "Generated Weavers".into(),
@@ -137,6 +138,7 @@ fn seller(n: usize, items: usize) -> Provider {
             phone: "9876543210".into(),
         },
         min_order_value: None,
+        terms: Default::default(),
         sample: true,
         enabled: true,
         locations: vec![Location {

@@ -30,7 +30,35 @@ pub struct Settings {
     pub outbox: OutboxSettings,
     pub support: SupportSettings,
     pub catalog: CatalogSettings,
+    pub orders: OrderSettings,
     pub telemetry: TelemetrySettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderSettings {
+    pub quote_ttl: String,
+    pub max_finder_fee_percent: String,
+    pub np_gstin: String,
+    pub settlement_basis: String,
+    pub settlement_window: String,
+    pub withholding_amount: String,
+    pub auto_accept: bool,
+    pub settlement: SettlementSettings,
+}
+
+/// The seller app's own account (`settlement_counterparty: seller-app`). Empty type: each
+/// seller's account from its catalogue terms is used.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettlementSettings {
+    pub settlement_type: String,
+    pub beneficiary_name: String,
+    pub upi_address: String,
+    pub account_no: String,
+    pub ifsc_code: String,
+    pub bank_name: String,
+    pub branch_name: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -225,6 +253,49 @@ const ENVIRONMENT: &[(&str, &str, Kind)] = &[
     ("HAAT_NP_NAME", "catalog.np_name", Kind::Text),
     ("HAAT_NP_SYMBOL", "catalog.np_symbol", Kind::Text),
     ("HAAT_NP_TYPE", "catalog.np_type", Kind::Text),
+    ("HAAT_QUOTE_TTL", "orders.quote_ttl", Kind::Text),
+    (
+        "HAAT_MAX_FINDER_FEE_PERCENT",
+        "orders.max_finder_fee_percent",
+        Kind::Text,
+    ),
+    ("HAAT_NP_GSTIN", "orders.np_gstin", Kind::Text),
+    ("HAAT_ORDERS_AUTO_ACCEPT", "orders.auto_accept", Kind::Bool),
+    (
+        "HAAT_SETTLEMENT_TYPE",
+        "orders.settlement.settlement_type",
+        Kind::Text,
+    ),
+    (
+        "HAAT_SETTLEMENT_BENEFICIARY",
+        "orders.settlement.beneficiary_name",
+        Kind::Text,
+    ),
+    (
+        "HAAT_SETTLEMENT_UPI",
+        "orders.settlement.upi_address",
+        Kind::Text,
+    ),
+    (
+        "HAAT_SETTLEMENT_ACCOUNT",
+        "orders.settlement.account_no",
+        Kind::Text,
+    ),
+    (
+        "HAAT_SETTLEMENT_IFSC",
+        "orders.settlement.ifsc_code",
+        Kind::Text,
+    ),
+    (
+        "HAAT_SETTLEMENT_BANK",
+        "orders.settlement.bank_name",
+        Kind::Text,
+    ),
+    (
+        "HAAT_SETTLEMENT_BRANCH",
+        "orders.settlement.branch_name",
+        Kind::Text,
+    ),
     ("HAAT_LOG_FORMAT", "telemetry.log_format", Kind::Text),
     ("HAAT_LOG", "telemetry.log_level", Kind::Text),
 ];
@@ -328,6 +399,73 @@ impl Settings {
             .map_err(|e: toml::de::Error| ConfigError::Shape(e.message().to_owned()))?;
         settings.check()?;
         Ok(settings)
+    }
+
+    fn check_orders(&self) -> Result<(), ConfigError> {
+        use crate::catalog::model::{Settlement, Terms};
+        let orders = &self.orders;
+        for (setting, value) in [
+            ("orders.quote_ttl", &orders.quote_ttl),
+            ("orders.settlement_window", &orders.settlement_window),
+        ] {
+            if crate::protocol::time::parse_duration_ms(value).is_none_or(|ms| ms <= 0) {
+                return Err(invalid(
+                    setting,
+                    "must be an ISO 8601 duration such as PT30M or P1D",
+                ));
+            }
+        }
+        for (setting, value) in [
+            (
+                "orders.max_finder_fee_percent",
+                &orders.max_finder_fee_percent,
+            ),
+            ("orders.withholding_amount", &orders.withholding_amount),
+        ] {
+            if !crate::catalog::validate::is_percent(value) {
+                return Err(invalid(
+                    setting,
+                    "must be a percentage from 0 to 100, such as 3.00",
+                ));
+            }
+        }
+        if !matches!(
+            orders.settlement_basis.as_str(),
+            "delivery" | "shipment" | "return_window_expiry"
+        ) {
+            return Err(invalid(
+                "orders.settlement_basis",
+                "must be delivery, shipment or return_window_expiry",
+            ));
+        }
+        if !orders.np_gstin.is_empty() && !crate::catalog::validate::is_gstin(&orders.np_gstin) {
+            return Err(invalid("orders.np_gstin", "is not a 15-character GSTIN"));
+        }
+        let node = &orders.settlement;
+        if !node.settlement_type.is_empty() {
+            // The same checks as a seller's own account in the catalogue.
+            let some = |v: &String| Some(v.clone()).filter(|v| !v.is_empty());
+            let settlement = Settlement {
+                settlement_type: node.settlement_type.clone(),
+                beneficiary_name: node.beneficiary_name.clone(),
+                upi_address: some(&node.upi_address),
+                account_no: some(&node.account_no),
+                ifsc_code: some(&node.ifsc_code),
+                bank_name: some(&node.bank_name),
+                branch_name: some(&node.branch_name),
+            };
+            let terms = Terms {
+                settlement: Some(settlement),
+                ..Terms::default()
+            };
+            if let Some(problem) = crate::catalog::validate::terms_problems(&terms)
+                .into_iter()
+                .next()
+            {
+                return Err(invalid("orders.settlement", problem));
+            }
+        }
+        Ok(())
     }
 
     fn check(&self) -> Result<(), ConfigError> {
@@ -451,6 +589,7 @@ impl Settings {
                 "must be an ISO 8601 duration such as P1D",
             ));
         }
+        self.check_orders()?;
         if tracing_subscriber::EnvFilter::try_new(&self.telemetry.log_level).is_err() {
             return Err(invalid(
                 "telemetry.log_level",

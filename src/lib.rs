@@ -1,7 +1,7 @@
 //! Haat: an ONDC retail seller network node (BPP) for One District One Product sellers.
 //!
 //! Modules in reading order: settings and start-up, the wire protocol, the HTTP edge, the
-//! registry, processing of accepted requests, callback delivery, and the store.
+//! registry, processing of accepted requests, orders, callback delivery, and the store.
 
 pub mod callbacks;
 pub mod catalog;
@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod metrics;
+pub mod orders;
 pub mod processing;
 pub mod protocol;
 pub mod registry;

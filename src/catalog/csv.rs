@@ -29,6 +29,17 @@ pub const COLUMNS: &[&str] = &[
     "provider.consumer_care.email",
     "provider.consumer_care.phone",
     "provider.min_order_value",
+    "provider.terms.delivery_charge",
+    "provider.terms.free_delivery_above",
+    "provider.terms.packing_charge",
+    "provider.terms.prices_include_tax",
+    "provider.terms.delivery_time",
+    "provider.terms.delivery_category",
+    "provider.terms.routing",
+    "provider.terms.tracking_url",
+    "provider.terms.auto_accept",
+    "provider.terms.cancellation_fee_percent",
+    "provider.terms.settlement",
     "provider.sample",
     "provider.enabled",
     "location.id",
@@ -71,6 +82,7 @@ pub const COLUMNS: &[&str] = &[
     "item.cod",
     "item.veg",
     "item.parent_item_id",
+    "item.gst_percent",
     "item.enabled",
     "item.packaged_commodities.manufacturer_or_packer_name",
     "item.packaged_commodities.manufacturer_or_packer_address",
@@ -383,11 +395,91 @@ fn read_provider(row: &Row, problems: &mut Vec<String>) -> Provider {
             phone: row.get("provider.consumer_care.phone").to_owned(),
         },
         min_order_value: row.optional("provider.min_order_value"),
+        terms: read_terms(row, problems),
         sample: flag(row, "provider.sample", false, problems),
         enabled: flag(row, "provider.enabled", true, problems),
         locations: Vec::new(),
         variant_groups: Vec::new(),
         items: Vec::new(),
+    }
+}
+
+/// Terms columns; an empty cell keeps the default.
+fn read_terms(row: &Row, problems: &mut Vec<String>) -> Terms {
+    let defaults = Terms::default();
+    let text = |column: &str, default: String| row.optional(column).unwrap_or(default);
+    let settlement = row.optional("provider.terms.settlement").map(|cell| {
+        let parts: Vec<String> = cell.split(';').map(|p| p.trim().to_owned()).collect();
+        let part = |i: usize| parts.get(i).filter(|p| !p.is_empty()).cloned();
+        match parts[0].as_str() {
+            "upi" => Settlement {
+                settlement_type: "upi".into(),
+                upi_address: part(1),
+                beneficiary_name: part(2).unwrap_or_default(),
+                account_no: None,
+                ifsc_code: None,
+                bank_name: None,
+                branch_name: None,
+            },
+            kind => {
+                if !matches!(kind, "neft" | "rtgs") || parts.len() != 6 {
+                    problems.push(problem_at(
+                        row.line,
+                        "provider.terms.settlement",
+                        "write upi;ADDRESS@BANK;BENEFICIARY or neft;ACCOUNT;IFSC;BANK;BRANCH;BENEFICIARY (rtgs likewise)",
+                    ));
+                }
+                Settlement {
+                    settlement_type: kind.to_owned(),
+                    account_no: part(1),
+                    ifsc_code: part(2),
+                    bank_name: part(3),
+                    branch_name: part(4),
+                    beneficiary_name: part(5).unwrap_or_default(),
+                    upi_address: None,
+                }
+            }
+        }
+    });
+    Terms {
+        delivery_charge: text("provider.terms.delivery_charge", defaults.delivery_charge),
+        free_delivery_above: row.optional("provider.terms.free_delivery_above"),
+        packing_charge: text("provider.terms.packing_charge", defaults.packing_charge),
+        prices_include_tax: flag(row, "provider.terms.prices_include_tax", true, problems),
+        delivery_time: text("provider.terms.delivery_time", defaults.delivery_time),
+        delivery_category: text(
+            "provider.terms.delivery_category",
+            defaults.delivery_category,
+        ),
+        routing: text("provider.terms.routing", defaults.routing),
+        tracking_url: row.optional("provider.terms.tracking_url"),
+        auto_accept: flag(row, "provider.terms.auto_accept", false, problems),
+        cancellation_fee_percent: text(
+            "provider.terms.cancellation_fee_percent",
+            defaults.cancellation_fee_percent,
+        ),
+        settlement,
+    }
+}
+
+fn settlement_cell(settlement: &Settlement) -> String {
+    let or_empty = |v: &Option<String>| v.clone().unwrap_or_default();
+    if settlement.settlement_type == "upi" {
+        format!(
+            "upi;{};{}",
+            or_empty(&settlement.upi_address),
+            settlement.beneficiary_name
+        )
+    } else {
+        format!(
+            "{};{};{};{};{};{}",
+            settlement.settlement_type,
+            or_empty(&settlement.account_no),
+            or_empty(&settlement.ifsc_code),
+            or_empty(&settlement.bank_name),
+            or_empty(&settlement.branch_name),
+            settlement.beneficiary_name
+        )
     }
 }
 
@@ -479,6 +571,7 @@ fn read_item(
         cod: flag(row, "item.cod", false, problems),
         veg,
         parent_item_id: row.optional("item.parent_item_id"),
+        gst_percent: row.optional("item.gst_percent"),
         attributes,
         packaged_commodities: packaged,
         prepackaged_food: food,
@@ -555,6 +648,46 @@ pub fn write_csv(file: &CatalogFile) -> Vec<u8> {
                 "provider.min_order_value",
                 provider.min_order_value.clone().unwrap_or_default(),
             );
+            let terms = &provider.terms;
+            row.insert(
+                "provider.terms.delivery_charge",
+                terms.delivery_charge.clone(),
+            );
+            row.insert(
+                "provider.terms.free_delivery_above",
+                terms.free_delivery_above.clone().unwrap_or_default(),
+            );
+            row.insert(
+                "provider.terms.packing_charge",
+                terms.packing_charge.clone(),
+            );
+            row.insert(
+                "provider.terms.prices_include_tax",
+                yes_no(terms.prices_include_tax),
+            );
+            row.insert("provider.terms.delivery_time", terms.delivery_time.clone());
+            row.insert(
+                "provider.terms.delivery_category",
+                terms.delivery_category.clone(),
+            );
+            row.insert("provider.terms.routing", terms.routing.clone());
+            row.insert(
+                "provider.terms.tracking_url",
+                terms.tracking_url.clone().unwrap_or_default(),
+            );
+            row.insert("provider.terms.auto_accept", yes_no(terms.auto_accept));
+            row.insert(
+                "provider.terms.cancellation_fee_percent",
+                terms.cancellation_fee_percent.clone(),
+            );
+            row.insert(
+                "provider.terms.settlement",
+                terms
+                    .settlement
+                    .as_ref()
+                    .map(settlement_cell)
+                    .unwrap_or_default(),
+            );
             row.insert("provider.sample", yes_no(provider.sample));
             row.insert("provider.enabled", yes_no(provider.enabled));
         };
@@ -628,6 +761,10 @@ pub fn write_csv(file: &CatalogFile) -> Vec<u8> {
             row.insert(
                 "item.parent_item_id",
                 item.parent_item_id.clone().unwrap_or_default(),
+            );
+            row.insert(
+                "item.gst_percent",
+                item.gst_percent.clone().unwrap_or_default(),
             );
             row.insert("item.enabled", yes_no(item.enabled));
             if let Some(block) = &item.packaged_commodities {

@@ -30,6 +30,9 @@ pub struct Provider {
     pub consumer_care: Contact,
     #[serde(default)]
     pub min_order_value: Option<String>,
+    /// How the seller charges, delivers and gets paid; every part has a default.
+    #[serde(default, skip_serializing_if = "Terms::is_default")]
+    pub terms: Terms,
     /// Sample data (demo catalogue): prices, stock, contacts and tax numbers are invented.
     #[serde(default)]
     pub sample: bool,
@@ -167,6 +170,10 @@ pub struct Item {
     pub veg: Option<bool>,
     #[serde(default)]
     pub parent_item_id: Option<String>,
+    /// GST rate in percent, e.g. "5" or "12". A tax line is quoted for it when the
+    /// seller's prices exclude tax (`terms.prices_include_tax = false`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gst_percent: Option<String>,
     #[serde(default)]
     pub attributes: std::collections::BTreeMap<String, String>,
     #[serde(default)]
@@ -199,4 +206,77 @@ pub struct PrepackagedFood {
     pub other_fssai_license_no: Option<String>,
     #[serde(default)]
     pub importer_fssai_license_no: Option<String>,
+}
+
+/// A seller's commercial terms: what an order costs beyond its items, how long delivery takes,
+/// how the seller is paid and what cancelling costs (RETAIL-DIGEST.md §8–§10).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Terms {
+    /// Delivery charge per order, e.g. "50.00"; "0.00" means free delivery.
+    pub delivery_charge: String,
+    /// Orders whose items come to at least this much are delivered free.
+    pub free_delivery_above: Option<String>,
+    /// Packing charge per order.
+    pub packing_charge: String,
+    /// Whether item prices include GST (the usual case in Indian retail).
+    pub prices_include_tax: bool,
+    /// How long the logistics partner takes from pickup to the buyer (ISO 8601 duration).
+    pub delivery_time: String,
+    /// Standard Delivery, Express Delivery, Same Day Delivery, Next Day Delivery or
+    /// Immediate Delivery.
+    pub delivery_category: String,
+    /// P2H2P (through hubs, the default outside food) or P2P (hyperlocal).
+    pub routing: String,
+    /// Where a buyer can track an order; `{order_id}` is replaced. None: tracking is off.
+    pub tracking_url: Option<String>,
+    /// Accept every new order without waiting for the seller.
+    pub auto_accept: bool,
+    /// Share of the order value kept when the buyer cancels after the order is packed.
+    pub cancellation_fee_percent: String,
+    /// The account the seller app settles to, when it differs from the node's.
+    pub settlement: Option<Settlement>,
+}
+
+impl Default for Terms {
+    fn default() -> Self {
+        Self {
+            delivery_charge: "0.00".into(),
+            free_delivery_above: None,
+            packing_charge: "0.00".into(),
+            prices_include_tax: true,
+            delivery_time: "P5D".into(),
+            delivery_category: "Standard Delivery".into(),
+            routing: "P2H2P".into(),
+            tracking_url: None,
+            auto_accept: false,
+            cancellation_fee_percent: "0.00".into(),
+            settlement: None,
+        }
+    }
+}
+
+impl Terms {
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// A bank account or UPI address settlements are paid to (`@ondc/org/settlement_details`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settlement {
+    /// upi, neft or rtgs
+    pub settlement_type: String,
+    pub beneficiary_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upi_address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_no: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ifsc_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bank_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch_name: Option<String>,
 }

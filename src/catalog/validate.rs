@@ -53,6 +53,146 @@ impl Collector {
     }
 }
 
+/// The delivery categories of `@ondc/org/category` for delivery (RETAIL-DIGEST.md §8.1).
+pub const DELIVERY_CATEGORIES: [&str; 5] = [
+    "Standard Delivery",
+    "Express Delivery",
+    "Same Day Delivery",
+    "Next Day Delivery",
+    "Immediate Delivery",
+];
+
+fn check_terms(out: &mut Collector, place: Place, terms: &super::model::Terms) {
+    for (field, value) in [
+        ("terms.delivery_charge", Some(&terms.delivery_charge)),
+        ("terms.packing_charge", Some(&terms.packing_charge)),
+        (
+            "terms.free_delivery_above",
+            terms.free_delivery_above.as_ref(),
+        ),
+    ] {
+        if value.is_some_and(|v| !is_amount(v)) {
+            out.add(place, field, "must be an amount such as 50.00");
+        }
+    }
+    if !is_percent(&terms.cancellation_fee_percent) {
+        out.add(
+            place,
+            "terms.cancellation_fee_percent",
+            "must be a percentage from 0 to 100, such as 10.00",
+        );
+    }
+    if parse_duration_ms(&terms.delivery_time).is_none_or(|ms| ms <= 0) {
+        out.add(
+            place,
+            "terms.delivery_time",
+            "must be an ISO 8601 duration such as P3D or PT48H",
+        );
+    }
+    if !DELIVERY_CATEGORIES.contains(&terms.delivery_category.as_str()) {
+        out.add(
+            place,
+            "terms.delivery_category",
+            format!("must be one of {}", DELIVERY_CATEGORIES.join(", ")),
+        );
+    }
+    if !matches!(terms.routing.as_str(), "P2P" | "P2H2P") {
+        out.add(
+            place,
+            "terms.routing",
+            "must be P2H2P (through logistics hubs) or P2P (hyperlocal)",
+        );
+    }
+    if let Some(url) = &terms.tracking_url {
+        if !crate::protocol::context::is_http_url(url) {
+            out.add(
+                place,
+                "terms.tracking_url",
+                "must be an http:// or https:// URL",
+            );
+        }
+    }
+    if let Some(settlement) = &terms.settlement {
+        let field = "terms.settlement";
+        if settlement.beneficiary_name.trim().is_empty() {
+            out.add(place, field, "needs the beneficiary's name");
+        }
+        match settlement.settlement_type.as_str() {
+            "upi" => {
+                if !settlement
+                    .upi_address
+                    .as_deref()
+                    .is_some_and(|a| a.contains('@') && !a.starts_with('@'))
+                {
+                    out.add(
+                        place,
+                        field,
+                        "a UPI settlement needs a UPI address such as name@bank",
+                    );
+                }
+            }
+            "neft" | "rtgs" => {
+                let account_ok = settlement.account_no.as_deref().is_some_and(|a| {
+                    (6..=18).contains(&a.len()) && a.bytes().all(|b| b.is_ascii_digit())
+                });
+                if !account_ok {
+                    out.add(
+                        place,
+                        field,
+                        "the bank account number must be 6 to 18 digits",
+                    );
+                }
+                let ifsc_ok = settlement.ifsc_code.as_deref().is_some_and(|c| {
+                    let b = c.as_bytes();
+                    b.len() == 11
+                        && b[..4].iter().all(u8::is_ascii_uppercase)
+                        && b[4] == b'0'
+                        && b[5..].iter().all(u8::is_ascii_alphanumeric)
+                });
+                if !ifsc_ok {
+                    out.add(place, field, "the IFSC code must look like SBIN0001234");
+                }
+                if settlement
+                    .bank_name
+                    .as_deref()
+                    .is_none_or(|b| b.trim().is_empty())
+                    || settlement
+                        .branch_name
+                        .as_deref()
+                        .is_none_or(|b| b.trim().is_empty())
+                {
+                    out.add(place, field, "needs the bank's and the branch's names");
+                }
+            }
+            other => out.add(
+                place,
+                field,
+                format!("settlement type \"{other}\" is not upi, neft or rtgs"),
+            ),
+        }
+    }
+}
+
+/// The problems of a set of terms on their own, in words.
+pub fn terms_problems(terms: &super::model::Terms) -> Vec<String> {
+    let mut out = Collector {
+        problems: Vec::new(),
+    };
+    check_terms(&mut out, Place::File, terms);
+    out.problems
+        .into_iter()
+        .map(|p| format!("{}: {}", p.field, p.message))
+        .collect()
+}
+
+/// "0" to "100" with up to two decimals.
+pub fn is_percent(text: &str) -> bool {
+    is_amount(text)
+        && text
+            .parse::<f64>()
+            .is_ok_and(|v| (0.0..=100.0).contains(&v))
+}
+
 /// Checks the whole file. Returns every problem; an empty list means it can be imported.
 pub fn validate(file: &CatalogFile, policy: &Policy) -> Vec<Problem> {
     let mut out = Collector {
@@ -265,6 +405,7 @@ fn check_provider(out: &mut Collector, p: usize, provider: &Provider, policy: &P
             out.add(place, "min_order_value", "must be an amount such as 250.00");
         }
     }
+    check_terms(out, place, &provider.terms);
     if provider.locations.is_empty() {
         out.add(place, "locations", "a provider needs at least one location");
     }
@@ -550,6 +691,15 @@ fn check_item(out: &mut Collector, place: Place, item: &Item, policy: &Policy) {
             "return_window",
             "must be an ISO 8601 duration such as P7D",
         );
+    }
+    if let Some(rate) = &item.gst_percent {
+        if !is_percent(rate) || rate.parse::<f64>().is_ok_and(|v| v > 28.0) {
+            out.add(
+                place,
+                "gst_percent",
+                "must be a GST rate in percent: 0, 0.25, 3, 5, 12, 18 or 28",
+            );
+        }
     }
     if parse_duration_ms(&item.time_to_ship).is_none() {
         out.add(

@@ -88,7 +88,23 @@ const BATCH: usize = 256;
 
 /// Actions whose business logic this version has; the rest are acknowledged and recorded.
 fn has_logic(action: Action) -> bool {
-    matches!(action, Action::Rating | Action::Support | Action::Search)
+    matches!(action, Action::Rating | Action::Support | Action::Search) || is_order_action(action)
+}
+
+/// Actions handled by `orders`, each committed with the order change it makes.
+fn is_order_action(action: Action) -> bool {
+    matches!(
+        action,
+        Action::Select
+            | Action::Init
+            | Action::Confirm
+            | Action::Status
+            | Action::Track
+            | Action::Cancel
+            | Action::Update
+            | Action::Issue
+            | Action::IssueStatus
+    )
 }
 
 fn unhandled_note(action: Action) -> String {
@@ -247,6 +263,11 @@ impl Processor {
             tracing::warn!("request expired before it could be processed");
             return;
         }
+        if let Some(action) = action.filter(|a| is_order_action(*a)) {
+            self.process_order(request.id, action, &body, &context)
+                .await;
+            return;
+        }
         let outcome = match action {
             Some(Action::Rating) => support::rating(&body),
             Some(Action::Support) => support::support(&self.settings.support),
@@ -313,6 +334,62 @@ impl Processor {
                 tracing::warn!(error = %error, "processing could not be committed; the sweep will retry")
             }
         }
+    }
+
+    /// Runs an order action and commits its change with the request's completion; a change
+    /// that lost a race with another is worked out again from the new state.
+    async fn process_order(
+        &self,
+        inbound_id: i64,
+        action: Action,
+        body: &Value,
+        context: &RequestContext,
+    ) {
+        let orders = crate::orders::Orders::new(self.store.clone(), self.settings.clone());
+        let mut sold_out: Option<String> = None;
+        for _ in 0..8 {
+            let handled = match orders
+                .handle(action, body, context, sold_out.as_deref())
+                .await
+            {
+                Ok(handled) => handled,
+                Err(error) => {
+                    tracing::warn!(error = %error, "order request could not be processed; the sweep will retry");
+                    return;
+                }
+            };
+            let mut change = handled.change;
+            change.inbound = Some((inbound_id, handled.note));
+            if let (Some((message, error)), Some(callback_action)) =
+                (handled.answer, action.callback())
+            {
+                let solicited = self.solicited_callback(
+                    inbound_id,
+                    context,
+                    callback_action,
+                    message.to_string(),
+                    error,
+                );
+                change.callbacks.insert(0, solicited);
+            }
+            match self.store.commit_order_change(&change).await {
+                Ok(crate::store::CommitResult::Done) => {
+                    self.outbox_wakeup.notify_one();
+                    return;
+                }
+                Ok(crate::store::CommitResult::AlreadyProcessed) => return,
+                Ok(crate::store::CommitResult::Conflict) => continue,
+                Ok(crate::store::CommitResult::OutOfStock(item)) => {
+                    sold_out = Some(item);
+                    continue;
+                }
+                Err(error) => {
+                    tracing::warn!(error = %error, "order change could not be committed; the sweep will retry");
+                    return;
+                }
+            }
+        }
+        tracing::warn!("order request kept conflicting with other changes; the sweep will retry");
     }
 
     /// A solicited callback for `context`: same message_id, due until the request's ttl ends.

@@ -7,6 +7,7 @@
 
 mod catalog;
 mod journal;
+mod orders;
 mod outbox;
 mod values;
 
@@ -20,6 +21,9 @@ use sqlx::sqlite::{
 
 pub use catalog::{fts5_query, CatalogQuery, CatalogSlice, ImportReport, Stored};
 pub use journal::{InboundRecord, JournalEntry, JournalOutcome, JournalWriter, PendingInbound};
+pub use orders::{
+    CommitResult, IssueWrite, OrderChange, OrderEvent, OrderSummary, OrderWrite, StoredOrder,
+};
 pub use outbox::{
     AttemptRecord, ClaimedCallback, DeliveryOutcome, NewCallback, OutboxRow, OutboxState,
 };
