@@ -64,3 +64,6 @@ CREATE TABLE issues (
     updated_at     BIGINT  NOT NULL
 );
 CREATE INDEX issues_by_provider ON issues (provider_id, created_at);
+
+-- The outbox sends a transaction's callbacks in order; this finds an earlier pending one.
+CREATE INDEX outbox_pending_by_transaction ON outbox (transaction_id, id) WHERE state = 'pending';

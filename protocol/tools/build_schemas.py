@@ -22,6 +22,9 @@ What is changed, and why (each change is also listed in the output's "_patches")
     dropped; RETAIL-DIGEST.md section 5 says to support it leniently.
   * /update's fulfillment type accepts "Cancel" and "RTO" beside "Delivery"/"Return": the
     refund update of RETAIL-DIGEST.md section 9 points at the Cancel or RTO fulfillment.
+  * Fulfillment type enums accept "Cancel", "Return" and "RTO": on_cancel, on_update and
+    on_status carry those fulfillments (RETAIL-DIGEST.md sections 10, 11), which the
+    OpenAPI enums never list.
   * Fulfillment type enums accept "Self-Pickup", "Buyer-Delivery" and "Delivery and
     Self-Pickup" beside the OpenAPI's "Pickup": the validators and the digest (sections 5,
     6.1) use those names.
@@ -113,6 +116,9 @@ ENUM_WIDENINGS = {
     # /update's fulfillment type: a buyer app's refund update names the Cancel (or RTO)
     # fulfillment whose money it settled (RETAIL-DIGEST.md section 9).
     "Return": ["Cancel", "RTO"],
+    # The seller's callbacks carry Cancel, Return and RTO fulfillments beside the delivery
+    # (RETAIL-DIGEST.md sections 10 and 11; every live on_cancel/on_update log has them).
+    "Delivery": ["Cancel", "Return", "RTO"],
 }
 
 
@@ -160,6 +166,7 @@ def build(domain: str) -> dict:
             "finder fee type enums also accept percent/amount (validators and live logs use lower case)",
             "fulfillment type enums also accept Self-Pickup, Buyer-Delivery, Delivery and Self-Pickup (validators)",
             "update fulfillment type also accepts Cancel and RTO (refund updates, digest section 9)",
+            "fulfillment type enums also accept Cancel, Return and RTO (seller callbacks, digest sections 10-11)",
             "search Intent also accepts the 1.2.0 provider filter (digest section 5: support it leniently)",
         ],
         "components": {"schemas": schemas},

@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::{bail, Context as _};
 use serde_json::json;
 
-use super::{CatalogCommand, Command, KeysCommand, OutboxCommand, RegistryCommand};
+use super::{CatalogCommand, Command, KeysCommand, OutboxCommand, RegistryCommand, SellersCommand};
 use crate::config::Settings;
 use crate::http::SUBSCRIBE_REQUEST_ID;
 use crate::protocol::keys::{KeyFile, KeyPairs};
@@ -27,7 +27,40 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Catalog(CatalogCommand::Export(args)) => catalog_export(settings, args).await,
         Command::Registry(RegistryCommand::Subscribe(args)) => subscribe(settings, args).await,
         Command::Registry(RegistryCommand::Lookup(args)) => lookup(settings, args).await,
+        Command::Sellers(SellersCommand::Token(args)) => seller_token(settings, args).await,
+        Command::Sellers(SellersCommand::Revoke(args)) => seller_revoke(settings, args).await,
     }
+}
+
+async fn seller_token(settings: Settings, args: super::TokenArgs) -> anyhow::Result<()> {
+    let store = open_store(&settings).await?;
+    if !store.provider_exists(&args.provider_id).await? {
+        bail!(
+            "there is no seller {} in the catalogue; import its catalogue first (`haat catalog import FILE`)",
+            args.provider_id
+        );
+    }
+    let token = crate::http::seller_api::new_token();
+    store
+        .add_seller_token(
+            &crate::http::seller_api::token_hash(&token),
+            &args.provider_id,
+            &args.label,
+        )
+        .await?;
+    eprintln!(
+        "A new seller API token for {} (shown only now; keep it secret, and revoke it with `haat sellers revoke {}`):",
+        args.provider_id, args.provider_id
+    );
+    println!("{token}");
+    Ok(())
+}
+
+async fn seller_revoke(settings: Settings, args: super::RevokeArgs) -> anyhow::Result<()> {
+    let store = open_store(&settings).await?;
+    let revoked = store.revoke_seller_tokens(&args.provider_id).await?;
+    println!("Revoked {revoked} token(s) of {}.", args.provider_id);
+    Ok(())
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {

@@ -37,6 +37,33 @@ pub enum Command {
     /// Join the ONDC network and look participants up in its registry.
     #[command(subcommand)]
     Registry(RegistryCommand),
+    /// Give sellers access to the seller API (/api/v1), or take it away.
+    #[command(subcommand)]
+    Sellers(SellersCommand),
+}
+
+#[derive(Subcommand)]
+pub enum SellersCommand {
+    /// Issue a new API token for a seller (a provider id of the catalogue). The token is shown
+    /// once; only its hash is stored. The seller sends it as `Authorization: Bearer <token>`.
+    Token(TokenArgs),
+    /// Revoke every API token of a seller.
+    Revoke(RevokeArgs),
+}
+
+#[derive(Args)]
+pub struct TokenArgs {
+    /// The seller's provider id, as in the catalogue.
+    pub provider_id: String,
+    /// A note to remember the token by, e.g. "shop counter tablet".
+    #[arg(long, default_value = "")]
+    pub label: String,
+}
+
+#[derive(Args)]
+pub struct RevokeArgs {
+    /// The seller's provider id.
+    pub provider_id: String,
 }
 
 #[derive(Subcommand)]

@@ -5,6 +5,7 @@ mod inbound;
 pub use onboarding::SUBSCRIBE_REQUEST_ID;
 mod onboarding;
 mod ops;
+pub mod seller_api;
 pub mod verify;
 
 use actix_web::web;
@@ -19,5 +20,6 @@ pub fn routes(config: &mut web::ServiceConfig) {
             "/ondc-site-verification.html",
             web::get().to(onboarding::site_verification),
         )
+        .configure(seller_api::routes)
         .route("/{action}", web::post().to(inbound::handle));
 }

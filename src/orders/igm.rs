@@ -166,6 +166,7 @@ pub async fn issue(
                 note: format!("issue {id} closed by the buyer app"),
                 change: OrderChange::default(),
                 follow_ups: Vec::new(),
+                at: None,
             };
         } else {
             // An escalation or more information: still being processed.

@@ -64,6 +64,9 @@ pub struct Handled {
     pub change: OrderChange,
     /// The order the change writes, to build unsolicited follow-ups from.
     pub follow_ups: Vec<(&'static str, Value)>,
+    /// The time the answer speaks for (its context.timestamp), when the answer's content
+    /// depends on it (on_confirm's updated_at); None: when it is sent.
+    pub at: Option<chrono::DateTime<Utc>>,
 }
 
 impl Handled {
@@ -73,6 +76,7 @@ impl Handled {
             note: note.into(),
             change: OrderChange::default(),
             follow_ups: Vec::new(),
+            at: None,
         }
     }
 }
@@ -211,6 +215,7 @@ impl Orders {
                 note: format!("{} is not an order action", action.as_str()),
                 change: OrderChange::default(),
                 follow_ups: Vec::new(),
+                at: None,
             }),
         }
     }
@@ -468,7 +473,9 @@ impl Orders {
                 handled.follow_ups.push(("on_status", Value::Null));
             }
         }
-        order.last_message_ms = now_ms();
+        // on_confirm speaks for `now` (its updated_at); what follows it is later.
+        order.last_message_ms = now.timestamp_millis();
+        handled.at = Some(now);
         handled.change.order = Some(order_write(&order, None));
         handled.change.draft = None;
         self.attach_follow_ups(&mut handled, &mut order, None);
@@ -797,6 +804,7 @@ impl Orders {
                     note: format!("refund settlement recorded for order {order_id}"),
                     change: OrderChange::default(),
                     follow_ups: Vec::new(),
+                    at: None,
                 };
                 handled.change.events.push((
                     order.id.clone(),

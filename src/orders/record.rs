@@ -514,12 +514,14 @@ impl Order {
         self.forward.tags.push(tag(
             "precancel_state",
             &[
-                ("fulfillment_state", precancel.0),
+                ("fulfillment_state", precancel.0.clone()),
                 ("updated_at", precancel.1),
             ],
         ));
         self.state = "Cancelled".into();
-        self.cancellation = Some(json!({"cancelled_by": by, "reason": {"id": reason_id}}));
+        // The 1.2.5 schema requires reason.state: the delivery's state when it was cancelled.
+        self.cancellation =
+            Some(json!({"cancelled_by": by, "reason": {"id": reason_id, "state": precancel.0}}));
         self.updated_at = now.to_owned();
         Ok(())
     }
@@ -651,12 +653,14 @@ impl Order {
         self.forward.tags.push(tag(
             "precancel_state",
             &[
-                ("fulfillment_state", precancel.0),
+                ("fulfillment_state", precancel.0.clone()),
                 ("updated_at", precancel.1),
             ],
         ));
         self.state = "Cancelled".into();
-        self.cancellation = Some(json!({"cancelled_by": by, "reason": {"id": reason_id}}));
+        // The 1.2.5 schema requires reason.state: the delivery's state when it was cancelled.
+        self.cancellation =
+            Some(json!({"cancelled_by": by, "reason": {"id": reason_id, "state": precancel.0}}));
         self.updated_at = now.to_owned();
         Ok(id)
     }

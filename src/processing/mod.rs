@@ -363,12 +363,13 @@ impl Processor {
             if let (Some((message, error)), Some(callback_action)) =
                 (handled.answer, action.callback())
             {
-                let solicited = self.solicited_callback(
+                let solicited = self.solicited_callback_at(
                     inbound_id,
                     context,
                     callback_action,
                     message.to_string(),
                     error,
+                    handled.at.unwrap_or_else(chrono::Utc::now),
                 );
                 change.callbacks.insert(0, solicited);
             }
@@ -402,13 +403,33 @@ impl Processor {
         message: String,
         error: Option<WireError>,
     ) -> NewCallback {
+        self.solicited_callback_at(
+            inbound_id,
+            context,
+            action,
+            message,
+            error,
+            chrono::Utc::now(),
+        )
+    }
+
+    /// A solicited callback whose context.timestamp is `at`.
+    fn solicited_callback_at(
+        &self,
+        inbound_id: i64,
+        context: &RequestContext,
+        action: &str,
+        message: String,
+        error: Option<WireError>,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> NewCallback {
         let settings = &self.settings;
         let callback_context = context.callback_context(
             action,
             &settings.subscriber_id,
             &settings.subscriber_url,
             &context.message_id,
-            chrono::Utc::now(),
+            at,
         );
         let skew = (settings.inbound.clock_skew_secs * 1000) as i64;
         NewCallback {

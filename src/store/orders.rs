@@ -467,4 +467,21 @@ impl Store {
         });
         Ok(row)
     }
+
+    /// A seller's items: (doc, stock, enabled).
+    pub async fn provider_items(
+        &self,
+        provider_id: &str,
+    ) -> Result<Vec<(String, i64, bool)>, StoreError> {
+        let rows: Vec<(String, i64, i64)> = on_reader!(self, pool => {
+            sqlx::query_as("SELECT doc, stock, enabled FROM catalog_items WHERE provider_id = $1 ORDER BY id")
+                .bind(provider_id)
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(doc, stock, enabled)| (doc, stock, enabled == 1))
+            .collect())
+    }
 }

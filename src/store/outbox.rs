@@ -149,15 +149,32 @@ pub struct OutboxRow {
     pub body: Vec<u8>,
 }
 
-const CLAIM_POSTGRES: &str = "UPDATE outbox SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
-     WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= $3 \
-     AND (lease_until IS NULL OR lease_until < $3) ORDER BY next_attempt_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) \
-     RETURNING id, action, bap_id, url, transaction_id, message_id, body, attempts, deadline_at, last_error";
-const CLAIM_SQLITE: &str =
+/// The callbacks of one transaction reach the buyer app in the order they were made: one waits
+/// while an earlier one of its transaction is still pending (on_search pages excepted, which
+/// are independent of each other).
+macro_rules! in_order {
+    () => {
+        "(c.action = 'on_search' OR NOT EXISTS (SELECT 1 FROM outbox e WHERE e.transaction_id = c.transaction_id \
+         AND e.state = 'pending' AND e.id < c.id))"
+    };
+}
+
+const CLAIM_POSTGRES: &str = concat!(
     "UPDATE outbox SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
-     WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= $3 \
-     AND (lease_until IS NULL OR lease_until < $3) ORDER BY next_attempt_at, id LIMIT $4) \
-     RETURNING id, action, bap_id, url, transaction_id, message_id, body, attempts, deadline_at, last_error";
+     WHERE id IN (SELECT c.id FROM outbox c WHERE c.state = 'pending' AND c.next_attempt_at <= $3 \
+     AND (c.lease_until IS NULL OR c.lease_until < $3) AND ",
+    in_order!(),
+    " ORDER BY c.next_attempt_at, c.id LIMIT $4 FOR UPDATE SKIP LOCKED) \
+     RETURNING id, action, bap_id, url, transaction_id, message_id, body, attempts, deadline_at, last_error"
+);
+const CLAIM_SQLITE: &str = concat!(
+    "UPDATE outbox SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
+     WHERE id IN (SELECT c.id FROM outbox c WHERE c.state = 'pending' AND c.next_attempt_at <= $3 \
+     AND (c.lease_until IS NULL OR c.lease_until < $3) AND ",
+    in_order!(),
+    " ORDER BY c.next_attempt_at, c.id LIMIT $4) \
+     RETURNING id, action, bap_id, url, transaction_id, message_id, body, attempts, deadline_at, last_error"
+);
 
 type ClaimRow = (
     i64,

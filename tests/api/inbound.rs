@@ -299,62 +299,83 @@ async fn an_action_a_seller_node_does_not_serve_gets_404() {
 }
 
 #[tokio::test]
-async fn every_bpp_action_is_served_and_those_without_logic_yet_are_recorded_as_such() {
+async fn every_bpp_action_is_served_and_answered_with_the_business_error_it_deserves() {
     let w = world(Db::Sqlite, &[]).await;
+    // Requests about things that do not exist: each is acknowledged, then answered with the
+    // ONDC code for what is missing.
     let messages = [
         (
             "select",
             json!({"order": {"provider": {"id": "P1"}, "items": [{"id": "I1", "quantity": {"count": 1}}]}}),
+            "30001",
         ),
         (
             "init",
             json!({"order": {"provider": {"id": "P1"}, "items": [{"id": "I1", "quantity": {"count": 1}}]}}),
+            "30001",
         ),
         (
             "confirm",
             json!({"order": {"id": "O1", "provider": {"id": "P1"}, "items": [{"id": "I1", "quantity": {"count": 1}}]}}),
+            "31002",
         ),
-        ("status", json!({"order_id": "O1"})),
-        ("track", json!({"order_id": "O1"})),
+        ("status", json!({"order_id": "O1"}), "30018"),
+        ("track", json!({"order_id": "O1"}), "30018"),
         (
             "cancel",
             json!({"order_id": "O1", "cancellation_reason_id": "052"}),
+            "30018",
         ),
         (
             "update",
             json!({"update_target": "item", "order": {"id": "O1"}}),
+            "30018",
         ),
-        ("issue_status", json!({"issue_id": "I1"})),
-        (
-            "catalog_rejection",
-            json!({"errors": [{"code": "91001", "type": "ITEM-ERROR", "path": "x", "message": "price"}]}),
-        ),
+        ("issue_status", json!({"issue_id": "I1"}), "40000"),
     ];
-    for (action, message) in messages {
+    for (action, message, code) in messages {
         let body = w.buyer.body(action, message);
         let answer = w.app.send(&w.buyer, action, &body).await;
         assert!(answer.is_ack(), "{action}: {:?}", answer.body);
-        let transaction = body["context"]["transaction_id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        let store = w.app.store.clone();
-        assert!(
-            eventually(std::time::Duration::from_secs(5), || {
-                let store = store.clone();
-                let transaction = transaction.clone();
-                async move {
-                    store.inbound_for_transaction(&transaction).await.unwrap()[0].state
-                        == "unhandled"
-                }
-            })
-            .await,
-            "{action} recorded as unhandled"
-        );
+        let message_id = body["context"]["message_id"].as_str().unwrap().to_owned();
+        let callback = format!("/on_{action}");
+        let bap = &w.bap;
+        let answered = eventually(std::time::Duration::from_secs(5), || {
+            let found = bap.received().into_iter().any(|(path, body, _)| {
+                path == callback
+                    && body["context"]["message_id"] == message_id
+                    && body["error"]["code"] == code
+            });
+            async move { found }
+        })
+        .await;
+        assert!(answered, "{action} is answered with error {code}");
     }
+    // A catalogue rejection has no callback: it is recorded for the seller.
+    let body = w.buyer.body(
+        "catalog_rejection",
+        json!({"errors": [{"code": "91001", "type": "ITEM-ERROR", "path": "x", "message": "price"}]}),
+    );
+    assert!(w
+        .app
+        .send(&w.buyer, "catalog_rejection", &body)
+        .await
+        .is_ack());
+    let transaction = body["context"]["transaction_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let store = w.app.store.clone();
     assert!(
-        w.bap.received().is_empty(),
-        "no callback pretends work was done"
+        eventually(std::time::Duration::from_secs(5), || {
+            let store = store.clone();
+            let transaction = transaction.clone();
+            async move {
+                store.inbound_for_transaction(&transaction).await.unwrap()[0].state == "unhandled"
+            }
+        })
+        .await,
+        "catalog_rejection is recorded"
     );
 }
 

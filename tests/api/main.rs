@@ -11,4 +11,5 @@ mod conformance;
 mod inbound;
 mod lookup;
 mod onboarding;
+mod orders;
 mod process;
