@@ -19,11 +19,45 @@ fn every_command_explains_itself_with_help() {
         vec!["outbox", "retry", "--help"],
         vec!["registry", "subscribe", "--help"],
         vec!["registry", "lookup", "--help"],
+        vec!["sellers", "token", "--help"],
+        vec!["sellers", "revoke", "--help"],
     ] {
         let (ok, out, _) = haat(&args, &[]);
         assert!(ok, "{args:?}");
         assert!(out.contains("Usage:"), "{args:?}: {out}");
     }
+}
+
+#[tokio::test]
+async fn a_seller_token_from_the_command_line_opens_the_seller_api_until_revoked() {
+    let database = fresh_database(Db::Sqlite).await;
+    let env = [("HAAT_DATABASE_URL", database.as_str())];
+    let (ok, _, error) = haat(&["sellers", "token", "no-such-seller"], &env);
+    assert!(!ok);
+    assert!(
+        error.contains("no-such-seller") && error.contains("catalog import"),
+        "{error}"
+    );
+
+    // The demo catalogue is loaded by a node's first start; load it the same way here.
+    let store = haat::store::Store::connect(&database).await.unwrap();
+    let demo: haat::catalog::model::CatalogFile =
+        serde_json::from_str(haat::catalog::import::DEMO).unwrap();
+    store.import_catalog(&demo, "demo").await.unwrap();
+    let seller = demo.providers[0].id.clone();
+    let (ok, token, error) = haat(&["sellers", "token", &seller, "--label", "counter"], &env);
+    assert!(ok, "{error}");
+    let token = token.trim().to_owned();
+    assert!(token.starts_with("haat_") && token.len() > 40, "{token}");
+    let hash = haat::http::seller_api::token_hash(&token);
+    assert_eq!(
+        store.token_provider(&hash).await.unwrap(),
+        Some(seller.clone())
+    );
+
+    let (ok, said, _) = haat(&["sellers", "revoke", &seller], &env);
+    assert!(ok && said.contains("Revoked 1"), "{said}");
+    assert_eq!(store.token_provider(&hash).await.unwrap(), None);
 }
 
 #[test]
