@@ -132,8 +132,9 @@ impl Store {
         value: &str,
     ) -> Result<Option<StoredOrder>, StoreError> {
         let sql = format!("SELECT doc, version FROM orders WHERE {column} = $1");
-        // Read from the writer on SQLite: a change right after another must see it.
-        let row: Option<(String, i64)> = on_writer!(self, pool => {
+        // In WAL mode a reader sees every commit made before its query started, so a
+        // change right after another reads it; the version check catches the rest.
+        let row: Option<(String, i64)> = on_reader!(self, pool => {
             sqlx::query_as(&sql).bind(value).fetch_optional(pool).await?
         });
         Ok(row.map(|(doc, version)| StoredOrder { doc, version }))
@@ -308,7 +309,7 @@ impl Store {
     }
 
     pub async fn order_events(&self, order_id: &str) -> Result<Vec<OrderEvent>, StoreError> {
-        let rows: Vec<(i64, String, String, String)> = on_writer!(self, pool => {
+        let rows: Vec<(i64, String, String, String)> = on_reader!(self, pool => {
             sqlx::query_as("SELECT at, actor, kind, detail FROM order_events WHERE order_id = $1 ORDER BY id")
                 .bind(order_id)
                 .fetch_all(pool)
@@ -331,7 +332,7 @@ impl Store {
         &self,
         transaction_id: &str,
     ) -> Result<Vec<(i64, String, String, String, String)>, StoreError> {
-        let rows: Vec<(i64, String, String, String, String)> = on_writer!(self, pool => {
+        let rows: Vec<(i64, String, String, String, String)> = on_reader!(self, pool => {
             sqlx::query_as(
                 "SELECT received_at, 'received', action, message_id, state FROM inbound WHERE transaction_id = $1 \
                  UNION ALL SELECT created_at, 'sent', action, message_id, state FROM outbox WHERE transaction_id = $1 \
@@ -387,7 +388,7 @@ impl Store {
     }
 
     pub async fn load_issue(&self, issue_id: &str) -> Result<Option<(String, i64)>, StoreError> {
-        let row: Option<(String, i64)> = on_writer!(self, pool => {
+        let row: Option<(String, i64)> = on_reader!(self, pool => {
             sqlx::query_as("SELECT doc, version FROM issues WHERE id = $1")
                 .bind(issue_id)
                 .fetch_optional(pool)
@@ -458,7 +459,7 @@ impl Store {
         provider_id: &str,
         item_id: &str,
     ) -> Result<Option<(String, i64)>, StoreError> {
-        let row: Option<(String, i64)> = on_writer!(self, pool => {
+        let row: Option<(String, i64)> = on_reader!(self, pool => {
             sqlx::query_as("SELECT doc, stock FROM catalog_items WHERE provider_id = $1 AND id = $2")
                 .bind(provider_id)
                 .bind(item_id)
