@@ -429,14 +429,13 @@ impl Order {
         Ok(())
     }
 
+    /// A fulfilment id not used yet in this order: C1, C2… (buyer apps choose return ids, so
+    /// any id may already be taken).
     fn next_extra_id(&self, prefix: &str) -> String {
-        let n = self
-            .extras
-            .iter()
-            .filter(|e| e.id.starts_with(prefix))
-            .count()
-            + 1;
-        format!("{prefix}{n}")
+        (1..)
+            .map(|n| format!("{prefix}{n}"))
+            .find(|id| *id != self.forward.id && self.extras.iter().all(|e| e.id != *id))
+            .expect("some number is free")
     }
 
     /// Cancels the whole order. `fee` keeps that share of the order value (buyer cancels
@@ -711,7 +710,7 @@ impl Order {
                 format!("return reason {} is not one of 001-005", request.reason_id),
             ));
         }
-        if self.extras.iter().any(|e| e.id == request.id) {
+        if request.id == self.forward.id || self.extras.iter().any(|e| e.id == request.id) {
             return Err(Refusal::new(
                 "30005",
                 format!("return request {} already exists", request.id),

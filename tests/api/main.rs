@@ -13,3 +13,4 @@ mod lookup;
 mod onboarding;
 mod orders;
 mod process;
+mod rules;

@@ -308,6 +308,13 @@ pub fn assert_valid(action: &str, body: &Value) {
             error.message
         );
     }
+    let problems = crate::rules::unexpected_rule_problems(domain, action, body);
+    if !problems.is_empty() {
+        panic!(
+            "{action} breaks ONDC's 1.2.5 validator rules:\n{}\n{body:#}",
+            problems.join("\n")
+        );
+    }
 }
 
 pub fn amount(value: &Value) -> i64 {
