@@ -332,7 +332,7 @@ impl Orders {
                 format!("order id {order_id} is already used by another transaction"),
             );
             return Ok(Handled::answer(
-                json!({"order": {"id": order_id}}),
+                json!({"order": request.clone()}),
                 Some(refusal_error(&refusal)),
                 refusal.message,
             ));
@@ -341,7 +341,7 @@ impl Orders {
             let refusal =
                 Refusal::new("31002", "no select and init were seen for this transaction");
             return Ok(Handled::answer(
-                json!({"order": {"id": order_id}}),
+                json!({"order": request.clone()}),
                 Some(refusal_error(&refusal)),
                 refusal.message,
             ));
@@ -349,7 +349,7 @@ impl Orders {
         if stage != "initialized" {
             let refusal = Refusal::new("31002", "confirm came before a successful init");
             return Ok(Handled::answer(
-                json!({"order": {"id": order_id}}),
+                json!({"order": request.clone()}),
                 Some(refusal_error(&refusal)),
                 refusal.message,
             ));
@@ -357,7 +357,7 @@ impl Orders {
         if let Err((code, path, message)) = negotiate::check_confirm(&request, &draft) {
             let error = WireError::new(ErrorType::Domain, &code, Some(&path), message.clone());
             return Ok(Handled::answer(
-                json!({"order": {"id": order_id}}),
+                json!({"order": request.clone()}),
                 Some(error),
                 message,
             ));

@@ -875,6 +875,7 @@ pub fn on_init(
             "billing": billing,
             "fulfillments": [fulfillment],
             "quote": quote,
+            "payment": payment,
         }});
         (message, Some(error), None)
     };

@@ -91,11 +91,10 @@ const KNOWN_NODE_BREAKS: &[(&str, &str)] = &[
 const KNOWN_ERROR_CALLBACK_BREAKS: &[(&str, &str)] = &[
     // Unknown item: no quote, no fulfillments, no fulfillment_id on items.
     ("on_select", "30004"),
-    // Refused finder fee / bad billing phone: payment without the finder fee fields, and the
-    // buyer's bad phone "12345" echoed in billing.
-    ("on_init", "41001"),
+    // Bad billing phone: the buyer's bad phone "12345" is echoed in billing.
     ("on_init", "31002"),
-    // Quote or payment differs from on_init: no order at all (50 rules).
+    // Quote or payment differs from on_init: the confirm's order is echoed with the error;
+    // it has no @ondc/org/TAT and no fulfilment state, which only a confirmed order gets.
     ("on_confirm", "31002"),
     // Store closed / out of stock: order "Cancelled" (rule: Created or Accepted), a "Cancel"
     // fulfillment (rule: Delivery, Self-Pickup, Buyer-Delivery), fulfillment state
