@@ -14,7 +14,7 @@ use crate::catalog::model::{Item, Location, Provider, Serviceability, Terms};
 use crate::config::OrderSettings;
 use crate::protocol::ack::{ErrorType, WireError};
 use crate::protocol::time::{format_duration, format_timestamp, parse_duration_ms};
-use crate::store::{CatalogQuery, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 /// The forward fulfilment's id in every order.
 pub const FORWARD_ID: &str = "F1";
@@ -99,14 +99,7 @@ pub async fn load_shop(
     domain: &str,
     cart: &Cart,
 ) -> Result<Result<Shop, Refusal>, StoreError> {
-    let slice = store
-        .catalog_slice(&CatalogQuery {
-            domain: domain.to_owned(),
-            provider_id: Some(cart.provider_id.clone()),
-            include_disabled: true,
-            ..Default::default()
-        })
-        .await?;
+    let slice = store.provider_catalog(domain, &cart.provider_id).await?;
     let Some(provider) = slice.providers.into_iter().next() else {
         return Ok(Err(Refusal::new(
             "30001",

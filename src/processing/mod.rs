@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::sync::{mpsc, Notify, Semaphore};
+use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
 use tracing::Instrument;
 
 use crate::config::Settings;
@@ -56,6 +56,35 @@ pub struct Processor {
     outbox_wakeup: Arc<Notify>,
     /// Commits completed requests in groups (set by `run`).
     completer: Option<mpsc::Sender<Completion>>,
+    /// Commits order changes in groups (set by `run`).
+    order_committer: Option<mpsc::Sender<PendingOrderChange>>,
+}
+
+/// An order change waiting for the group commit, and where its result goes.
+type PendingOrderChange = (
+    crate::store::OrderChange,
+    oneshot::Sender<Result<crate::store::CommitResult, String>>,
+);
+
+/// Commits order changes in groups: all that are ready share one transaction, each in its own
+/// savepoint, so a busy node pays one commit for many changes.
+async fn commit_order_changes(store: Store, mut receiver: mpsc::Receiver<PendingOrderChange>) {
+    let mut batch = Vec::with_capacity(BATCH);
+    while receiver.recv_many(&mut batch, BATCH).await > 0 {
+        let (changes, replies): (Vec<_>, Vec<_>) = std::mem::take(&mut batch).into_iter().unzip();
+        match store.commit_order_changes(&changes).await {
+            Ok(results) => {
+                for (reply, result) in replies.into_iter().zip(results) {
+                    let _ = reply.send(Ok(result));
+                }
+            }
+            Err(error) => {
+                for reply in replies {
+                    let _ = reply.send(Err(error.to_string()));
+                }
+            }
+        }
+    }
 }
 
 /// A processed request: its id, the note, and the callbacks it causes.
@@ -84,6 +113,15 @@ async fn commit_completions(
 const SWEEP_GRACE_MS: i64 = 2_000;
 const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 const PARALLEL: usize = 4;
+/// Order actions mostly wait on the store, so more of them run at once.
+const PARALLEL_ORDERS: usize = 32;
+
+/// How many requests are processed at once: searches (CPU-bound) and order actions
+/// (store-bound) have their own limits.
+struct Permits {
+    search: Arc<Semaphore>,
+    orders: Arc<Semaphore>,
+}
 const BATCH: usize = 256;
 
 /// Actions whose business logic this version has; the rest are acknowledged and recorded.
@@ -121,6 +159,7 @@ impl Processor {
             settings,
             outbox_wakeup,
             completer: None,
+            order_committer: None,
         }
     }
 
@@ -135,7 +174,13 @@ impl Processor {
             receiver,
         ));
         self.completer = Some(sender);
-        let permits = Arc::new(Semaphore::new(PARALLEL));
+        let (sender, receiver) = mpsc::channel(BATCH * 4);
+        tokio::spawn(commit_order_changes(self.store.clone(), receiver));
+        self.order_committer = Some(sender);
+        let permits = Permits {
+            search: Arc::new(Semaphore::new(PARALLEL)),
+            orders: Arc::new(Semaphore::new(PARALLEL_ORDERS)),
+        };
         self.sweep(i64::MAX, &permits).await;
         let mut ticker = tokio::time::interval(SWEEP_INTERVAL);
         let mut batch = Vec::with_capacity(BATCH);
@@ -156,7 +201,7 @@ impl Processor {
 
     /// Records requests without business logic in one statement per action, and hands the
     /// others to parallel workers.
-    async fn handle_batch(&self, batch: Vec<PendingInbound>, permits: &Arc<Semaphore>) {
+    async fn handle_batch(&self, batch: Vec<PendingInbound>, permits: &Permits) {
         let mut unhandled: Vec<(Action, Vec<i64>)> = Vec::new();
         for request in batch {
             match Action::parse(&request.action) {
@@ -166,8 +211,13 @@ impl Processor {
                         None => unhandled.push((action, vec![request.id])),
                     }
                 }
-                _ => {
-                    let permit = permits
+                parsed => {
+                    let semaphore = if parsed.is_some_and(is_order_action) {
+                        &permits.orders
+                    } else {
+                        &permits.search
+                    };
+                    let permit = semaphore
                         .clone()
                         .acquire_owned()
                         .await
@@ -193,7 +243,7 @@ impl Processor {
 
     /// Hands every request still pending (and older than `older_than`) to the workers, oldest
     /// first, in batches, so that a backlog drains at the workers' pace.
-    async fn sweep(&self, older_than: i64, permits: &Arc<Semaphore>) {
+    async fn sweep(&self, older_than: i64, permits: &Permits) {
         const SWEEP_BATCH: i64 = 200;
         let mut after_id = 0;
         loop {
@@ -373,7 +423,25 @@ impl Processor {
                 );
                 change.callbacks.insert(0, solicited);
             }
-            match self.store.commit_order_change(&change).await {
+            let result = match &self.order_committer {
+                Some(committer) => {
+                    let (reply, answer) = oneshot::channel();
+                    if committer.send((change, reply)).await.is_err() {
+                        return;
+                    }
+                    match answer.await {
+                        Ok(Ok(result)) => Ok(result),
+                        Ok(Err(error)) => Err(error),
+                        Err(_) => return,
+                    }
+                }
+                None => self
+                    .store
+                    .commit_order_change(&change)
+                    .await
+                    .map_err(|e| e.to_string()),
+            };
+            match result {
                 Ok(crate::store::CommitResult::Done) => {
                     self.outbox_wakeup.notify_one();
                     return;

@@ -15,6 +15,17 @@ type HeaderRows = (
     Vec<(String, String)>,
 );
 
+/// How long a provider's catalogue (all but stock) is reused for pricing orders. Changes made
+/// through this node drop it at once; an import by another process shows within this time.
+const PROVIDER_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// (domain, provider id) → when read, and what.
+pub type ProviderCache = std::sync::Arc<
+    parking_lot::Mutex<
+        HashMap<(String, String), (std::time::Instant, std::sync::Arc<CatalogSlice>)>,
+    >,
+>;
+
 /// What an import changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ImportReport {
@@ -153,6 +164,7 @@ impl Store {
         import_id: &str,
         mut progress: impl FnMut(usize, usize),
     ) -> Result<ImportReport, StoreError> {
+        self.forget_cached_catalogs();
         let now = now_ms();
         let total = file.providers.len();
         let mut report = ImportReport {
@@ -550,6 +562,61 @@ impl Store {
             sqlx::query_scalar("SELECT MAX(changed_at) FROM catalog_changes").fetch_one(pool).await?
         });
         Ok(at.unwrap_or(0))
+    }
+
+    /// One provider's catalogue in a domain (disabled entities included) for pricing an order:
+    /// providers, locations and items from a short-lived cache, stock always as stored now.
+    pub async fn provider_catalog(
+        &self,
+        domain: &str,
+        provider_id: &str,
+    ) -> Result<CatalogSlice, StoreError> {
+        let key = (domain.to_owned(), provider_id.to_owned());
+        let cached = self
+            .provider_cache
+            .lock()
+            .get(&key)
+            .filter(|(at, _)| at.elapsed() < PROVIDER_CACHE_TTL)
+            .map(|(_, slice)| slice.clone());
+        let mut slice = match cached {
+            Some(slice) => (*slice).clone(),
+            None => {
+                let slice = self
+                    .catalog_slice(&CatalogQuery {
+                        domain: domain.to_owned(),
+                        provider_id: Some(provider_id.to_owned()),
+                        include_disabled: true,
+                        ..Default::default()
+                    })
+                    .await?;
+                self.provider_cache.lock().insert(
+                    key,
+                    (
+                        std::time::Instant::now(),
+                        std::sync::Arc::new(slice.clone()),
+                    ),
+                );
+                slice
+            }
+        };
+        let stock: Vec<(String, i64)> = on_reader!(self, pool => {
+            sqlx::query_as("SELECT id, stock FROM catalog_items WHERE provider_id = $1")
+                .bind(provider_id)
+                .fetch_all(pool)
+                .await?
+        });
+        let stock: HashMap<String, i64> = stock.into_iter().collect();
+        for item in slice.items.values_mut().flatten() {
+            if let Some(now) = stock.get(&item.value.id) {
+                item.value.stock = *now;
+            }
+        }
+        Ok(slice)
+    }
+
+    /// Forgets cached provider catalogues (after this node changed the catalogue).
+    pub fn forget_cached_catalogs(&self) {
+        self.provider_cache.lock().clear();
     }
 
     /// Sets an item's stock (the seller's API and order reservations use this).

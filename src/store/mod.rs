@@ -68,6 +68,8 @@ pub(crate) enum Backend {
 #[derive(Clone)]
 pub struct Store {
     pub(crate) backend: Backend,
+    /// Providers' catalogues as order pricing reads them, briefly (see `provider_catalog`).
+    pub(crate) provider_cache: catalog::ProviderCache,
 }
 
 /// Runs `$body` with `$pool` bound to the pool that may write, whatever the backend.
@@ -101,14 +103,18 @@ impl Store {
     pub async fn connect_with(url: &str, sqlite_sync: SqliteSync) -> Result<Self, StoreError> {
         let store = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let options = PgConnectOptions::from_str(url)?;
+            // No ping before every use of a pooled connection: it doubled the round trips of
+            // short queries (BENCHMARKS.md); a broken connection still fails its query.
             let pool = PgPoolOptions::new()
                 .max_connections(16)
+                .test_before_acquire(false)
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(options)
                 .await?;
             sqlx::migrate!("migrations/postgres").run(&pool).await?;
             Store {
                 backend: Backend::Postgres(pool),
+                provider_cache: Default::default(),
             }
         } else {
             let options = SqliteConnectOptions::from_str(url)?
@@ -155,6 +161,7 @@ impl Store {
                 .await?;
             Store {
                 backend: Backend::Sqlite { writer, reader },
+                provider_cache: Default::default(),
             }
         };
         Ok(store)

@@ -92,11 +92,149 @@ pub enum CommitResult {
     OutOfStock(String),
 }
 
-/// Rolls back and returns `$result` from inside `commit_order_change`.
-macro_rules! give_up {
-    ($tx:expr, $result:expr) => {{
-        $tx.rollback().await?;
-        return Ok($result);
+/// Applies one `OrderChange` with the transaction `$tx`; evaluates to its `CommitResult`
+/// (anything but Done means the caller must roll `$tx` back).
+macro_rules! apply_change {
+    ($tx:ident, $change:expr, $now:expr) => {{
+        let change: &OrderChange = $change;
+        let now: i64 = $now;
+        'change: {
+            if let Some((inbound_id, note)) = &change.inbound {
+                let claimed = sqlx::query(
+                    "UPDATE inbound SET state = 'processed', processed_at = $1, process_note = $2 WHERE id = $3 AND state = 'pending'",
+                )
+                .bind(now)
+                .bind(note)
+                .bind(inbound_id)
+                .execute(&mut *$tx)
+                .await?
+                .rows_affected();
+                if claimed != 1 {
+                    break 'change CommitResult::AlreadyProcessed;
+                }
+            }
+            for (provider_id, item_id, count) in &change.stock {
+                let done = sqlx::query(
+                    "UPDATE catalog_items SET stock = stock - $1, updated_at = $2 WHERE provider_id = $3 AND id = $4 AND stock >= $1",
+                )
+                .bind(count)
+                .bind(now)
+                .bind(provider_id)
+                .bind(item_id)
+                .execute(&mut *$tx)
+                .await?
+                .rows_affected();
+                if done != 1 {
+                    break 'change CommitResult::OutOfStock(item_id.clone());
+                }
+                sqlx::query(
+                    "INSERT INTO catalog_changes (import_id, provider_id, kind, entity_id, change, changed_at) VALUES ('order', $1, 'item', $2, 'updated', $3)",
+                )
+                .bind(provider_id)
+                .bind(item_id)
+                .bind(now)
+                .execute(&mut *$tx)
+                .await?;
+            }
+            if let Some((transaction_id, bap_id, provider_id, stage, doc)) = &change.draft {
+                sqlx::query(
+                    "INSERT INTO order_drafts (transaction_id, bap_id, provider_id, stage, doc, updated_at) VALUES ($1, $2, $3, $4, $5, $6) \
+                     ON CONFLICT (transaction_id) DO UPDATE SET provider_id = $3, stage = $4, doc = $5, updated_at = $6",
+                )
+                .bind(transaction_id)
+                .bind(bap_id)
+                .bind(provider_id)
+                .bind(stage)
+                .bind(doc)
+                .bind(now)
+                .execute(&mut *$tx)
+                .await?;
+            }
+            if let Some(order) = &change.order {
+                let written = match order.expected_version {
+                    None => sqlx::query(
+                        "INSERT INTO orders (id, transaction_id, bap_id, provider_id, state, fulfillment_state, doc, version, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(&order.id)
+                    .bind(&order.transaction_id)
+                    .bind(&order.bap_id)
+                    .bind(&order.provider_id)
+                    .bind(&order.state)
+                    .bind(&order.fulfillment_state)
+                    .bind(&order.doc)
+                    .bind(now)
+                    .execute(&mut *$tx)
+                    .await?
+                    .rows_affected(),
+                    Some(version) => sqlx::query(
+                        "UPDATE orders SET state = $1, fulfillment_state = $2, doc = $3, version = version + 1, updated_at = $4 \
+                         WHERE id = $5 AND version = $6",
+                    )
+                    .bind(&order.state)
+                    .bind(&order.fulfillment_state)
+                    .bind(&order.doc)
+                    .bind(now)
+                    .bind(&order.id)
+                    .bind(version)
+                    .execute(&mut *$tx)
+                    .await?
+                    .rows_affected(),
+                };
+                if written != 1 {
+                    break 'change CommitResult::Conflict;
+                }
+            }
+            if let Some(issue) = &change.issue {
+                let written = match issue.expected_version {
+                    None => sqlx::query(
+                        "INSERT INTO issues (id, transaction_id, order_id, provider_id, bap_id, status, doc, version, respond_by, resolve_by, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $9, $10, $10) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(&issue.id)
+                    .bind(&issue.transaction_id)
+                    .bind(&issue.order_id)
+                    .bind(&issue.provider_id)
+                    .bind(&issue.bap_id)
+                    .bind(&issue.status)
+                    .bind(&issue.doc)
+                    .bind(issue.respond_by)
+                    .bind(issue.resolve_by)
+                    .bind(now)
+                    .execute(&mut *$tx)
+                    .await?
+                    .rows_affected(),
+                    Some(version) => sqlx::query(
+                        "UPDATE issues SET status = $1, doc = $2, version = version + 1, updated_at = $3 WHERE id = $4 AND version = $5",
+                    )
+                    .bind(&issue.status)
+                    .bind(&issue.doc)
+                    .bind(now)
+                    .bind(&issue.id)
+                    .bind(version)
+                    .execute(&mut *$tx)
+                    .await?
+                    .rows_affected(),
+                };
+                if written != 1 {
+                    break 'change CommitResult::Conflict;
+                }
+            }
+            for (order_id, actor, kind, detail) in &change.events {
+                sqlx::query("INSERT INTO order_events (order_id, at, actor, kind, detail) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(order_id)
+                    .bind(now)
+                    .bind(actor)
+                    .bind(kind)
+                    .bind(detail.to_string())
+                    .execute(&mut *$tx)
+                    .await?;
+            }
+            for callback in &change.callbacks {
+                insert_callback!(&mut *$tx, callback, now);
+            }
+            CommitResult::Done
+        }
     }};
 }
 
@@ -145,145 +283,35 @@ impl Store {
         &self,
         change: &OrderChange,
     ) -> Result<CommitResult, StoreError> {
+        Ok(self
+            .commit_order_changes(std::slice::from_ref(change))
+            .await?
+            .remove(0))
+    }
+
+    /// Writes several changes in one transaction, each atomically on its own (a savepoint
+    /// each): one that cannot be written leaves the others alone. Under load, changes made
+    /// together share one commit (`OrderCommitter`).
+    pub async fn commit_order_changes(
+        &self,
+        changes: &[OrderChange],
+    ) -> Result<Vec<CommitResult>, StoreError> {
         let now = now_ms();
         on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
-            if let Some((inbound_id, note)) = &change.inbound {
-                let claimed = sqlx::query(
-                    "UPDATE inbound SET state = 'processed', processed_at = $1, process_note = $2 WHERE id = $3 AND state = 'pending'",
-                )
-                .bind(now)
-                .bind(note)
-                .bind(inbound_id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if claimed != 1 {
-                    give_up!(tx, CommitResult::AlreadyProcessed);
+            let mut results = Vec::with_capacity(changes.len());
+            for change in changes {
+                let mut savepoint = sqlx::Connection::begin(&mut *tx).await?;
+                let result = apply_change!(savepoint, change, now);
+                if result == CommitResult::Done {
+                    savepoint.commit().await?;
+                } else {
+                    savepoint.rollback().await?;
                 }
-            }
-            for (provider_id, item_id, count) in &change.stock {
-                let done = sqlx::query(
-                    "UPDATE catalog_items SET stock = stock - $1, updated_at = $2 WHERE provider_id = $3 AND id = $4 AND stock >= $1",
-                )
-                .bind(count)
-                .bind(now)
-                .bind(provider_id)
-                .bind(item_id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if done != 1 {
-                    give_up!(tx, CommitResult::OutOfStock(item_id.clone()));
-                }
-                sqlx::query(
-                    "INSERT INTO catalog_changes (import_id, provider_id, kind, entity_id, change, changed_at) VALUES ('order', $1, 'item', $2, 'updated', $3)",
-                )
-                .bind(provider_id)
-                .bind(item_id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            }
-            if let Some((transaction_id, bap_id, provider_id, stage, doc)) = &change.draft {
-                sqlx::query(
-                    "INSERT INTO order_drafts (transaction_id, bap_id, provider_id, stage, doc, updated_at) VALUES ($1, $2, $3, $4, $5, $6) \
-                     ON CONFLICT (transaction_id) DO UPDATE SET provider_id = $3, stage = $4, doc = $5, updated_at = $6",
-                )
-                .bind(transaction_id)
-                .bind(bap_id)
-                .bind(provider_id)
-                .bind(stage)
-                .bind(doc)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            }
-            if let Some(order) = &change.order {
-                let written = match order.expected_version {
-                    None => sqlx::query(
-                        "INSERT INTO orders (id, transaction_id, bap_id, provider_id, state, fulfillment_state, doc, version, created_at, updated_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8) ON CONFLICT DO NOTHING",
-                    )
-                    .bind(&order.id)
-                    .bind(&order.transaction_id)
-                    .bind(&order.bap_id)
-                    .bind(&order.provider_id)
-                    .bind(&order.state)
-                    .bind(&order.fulfillment_state)
-                    .bind(&order.doc)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected(),
-                    Some(version) => sqlx::query(
-                        "UPDATE orders SET state = $1, fulfillment_state = $2, doc = $3, version = version + 1, updated_at = $4 \
-                         WHERE id = $5 AND version = $6",
-                    )
-                    .bind(&order.state)
-                    .bind(&order.fulfillment_state)
-                    .bind(&order.doc)
-                    .bind(now)
-                    .bind(&order.id)
-                    .bind(version)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected(),
-                };
-                if written != 1 {
-                    give_up!(tx, CommitResult::Conflict);
-                }
-            }
-            if let Some(issue) = &change.issue {
-                let written = match issue.expected_version {
-                    None => sqlx::query(
-                        "INSERT INTO issues (id, transaction_id, order_id, provider_id, bap_id, status, doc, version, respond_by, resolve_by, created_at, updated_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $9, $10, $10) ON CONFLICT DO NOTHING",
-                    )
-                    .bind(&issue.id)
-                    .bind(&issue.transaction_id)
-                    .bind(&issue.order_id)
-                    .bind(&issue.provider_id)
-                    .bind(&issue.bap_id)
-                    .bind(&issue.status)
-                    .bind(&issue.doc)
-                    .bind(issue.respond_by)
-                    .bind(issue.resolve_by)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected(),
-                    Some(version) => sqlx::query(
-                        "UPDATE issues SET status = $1, doc = $2, version = version + 1, updated_at = $3 WHERE id = $4 AND version = $5",
-                    )
-                    .bind(&issue.status)
-                    .bind(&issue.doc)
-                    .bind(now)
-                    .bind(&issue.id)
-                    .bind(version)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected(),
-                };
-                if written != 1 {
-                    give_up!(tx, CommitResult::Conflict);
-                }
-            }
-            for (order_id, actor, kind, detail) in &change.events {
-                sqlx::query("INSERT INTO order_events (order_id, at, actor, kind, detail) VALUES ($1, $2, $3, $4, $5)")
-                    .bind(order_id)
-                    .bind(now)
-                    .bind(actor)
-                    .bind(kind)
-                    .bind(detail.to_string())
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            for callback in &change.callbacks {
-                insert_callback!(&mut *tx, callback, now);
+                results.push(result);
             }
             tx.commit().await?;
-            Ok(CommitResult::Done)
+            Ok(results)
         })
     }
 
@@ -427,6 +455,7 @@ impl Store {
         doc: &str,
     ) -> Result<bool, StoreError> {
         let now = now_ms();
+        self.forget_cached_catalogs();
         let done = on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
             let done = sqlx::query("UPDATE catalog_items SET doc = $1, updated_at = $2 WHERE provider_id = $3 AND id = $4")
