@@ -67,3 +67,10 @@ CREATE INDEX issues_by_provider ON issues (provider_id, created_at);
 
 -- The outbox sends a transaction's callbacks in order; this finds an earlier pending one.
 CREATE INDEX outbox_pending_by_transaction ON outbox (transaction_id, id) WHERE state = 'pending';
+
+-- Documents and bodies are stored uncompressed: they are written once or twice and read a
+-- few times, and compressing them cost PostgreSQL more CPU than the disk it saved.
+ALTER TABLE orders ALTER COLUMN doc SET STORAGE EXTERNAL;
+ALTER TABLE order_drafts ALTER COLUMN doc SET STORAGE EXTERNAL;
+ALTER TABLE inbound ALTER COLUMN body SET STORAGE EXTERNAL;
+ALTER TABLE outbox ALTER COLUMN body SET STORAGE EXTERNAL;

@@ -94,6 +94,7 @@ impl OutboxWorker {
         let poll = Duration::from_millis(self.settings.poll_interval_ms);
         loop {
             let free = permits.available_permits();
+            let asked = free.min(128);
             let mut claimed = 0;
             if free > 0 {
                 // The lease covers one attempt and its recording. If the process dies holding it, the
@@ -101,7 +102,7 @@ impl OutboxWorker {
                 let lease_until = now_ms() + self.settings.timeout_ms as i64 + 5_000;
                 match self
                     .store
-                    .claim_due_callbacks(&self.owner, lease_until, free.min(128) as i64)
+                    .claim_due_callbacks(&self.owner, lease_until, asked as i64)
                     .await
                 {
                     Ok(due) => {
@@ -123,7 +124,9 @@ impl OutboxWorker {
                     Err(error) => tracing::warn!(error = %error, "cannot claim callbacks"),
                 }
             }
-            if claimed == 0 || permits.available_permits() == 0 {
+            // Fewer than asked for: nothing else is due now, so wait for news instead of asking
+            // the store again at once (under load that was a claim query per callback).
+            if claimed < asked || permits.available_permits() == 0 {
                 tokio::select! {
                     _ = self.wakeup.notified() => {}
                     _ = tokio::time::sleep(poll) => {}

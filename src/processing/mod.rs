@@ -56,8 +56,15 @@ pub struct Processor {
     outbox_wakeup: Arc<Notify>,
     /// Commits completed requests in groups (set by `run`).
     completer: Option<mpsc::Sender<Completion>>,
-    /// Commits order changes in groups (set by `run`).
-    order_committer: Option<mpsc::Sender<PendingOrderChange>>,
+    /// Commits order changes in groups (set by `run`): changes that take or give back stock
+    /// through one committer, the rest through several.
+    order_committers: Option<OrderCommitters>,
+}
+
+#[derive(Clone)]
+struct OrderCommitters {
+    stock: async_channel::Sender<PendingOrderChange>,
+    other: async_channel::Sender<PendingOrderChange>,
 }
 
 /// An order change waiting for the group commit, and where its result goes.
@@ -67,11 +74,20 @@ type PendingOrderChange = (
 );
 
 /// Commits order changes in groups: all that are ready share one transaction, each in its own
-/// savepoint, so a busy node pays one commit for many changes.
-async fn commit_order_changes(store: Store, mut receiver: mpsc::Receiver<PendingOrderChange>) {
-    let mut batch = Vec::with_capacity(BATCH);
-    while receiver.recv_many(&mut batch, BATCH).await > 0 {
-        let (changes, replies): (Vec<_>, Vec<_>) = std::mem::take(&mut batch).into_iter().unzip();
+/// savepoint, so a busy node pays one commit for many changes. On PostgreSQL several
+/// committers overlap their groups (a group's statements are sequential on its connection),
+/// except for changes that touch stock: those all go through one, so that two groups never
+/// lock the same items in opposite orders (a deadlock). SQLite has one writer anyway.
+async fn commit_order_changes(store: Store, receiver: async_channel::Receiver<PendingOrderChange>) {
+    while let Ok(first) = receiver.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < ORDER_BATCH {
+            match receiver.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let (changes, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
         match store.commit_order_changes(&changes).await {
             Ok(results) => {
                 for (reply, result) in replies.into_iter().zip(results) {
@@ -86,6 +102,9 @@ async fn commit_order_changes(store: Store, mut receiver: mpsc::Receiver<Pending
         }
     }
 }
+
+/// Most order changes one group commit takes.
+const ORDER_BATCH: usize = 32;
 
 /// A processed request: its id, the note, and the callbacks it causes.
 type Completion = (i64, String, Vec<NewCallback>);
@@ -159,7 +178,7 @@ impl Processor {
             settings,
             outbox_wakeup,
             completer: None,
-            order_committer: None,
+            order_committers: None,
         }
     }
 
@@ -174,9 +193,17 @@ impl Processor {
             receiver,
         ));
         self.completer = Some(sender);
-        let (sender, receiver) = mpsc::channel(BATCH * 4);
-        tokio::spawn(commit_order_changes(self.store.clone(), receiver));
-        self.order_committer = Some(sender);
+        let (stock, stock_receiver) = async_channel::bounded(BATCH * 4);
+        tokio::spawn(commit_order_changes(self.store.clone(), stock_receiver));
+        let (other, other_receiver) = async_channel::bounded(BATCH * 4);
+        let committers = if self.store.is_postgres() { 3 } else { 1 };
+        for _ in 0..committers {
+            tokio::spawn(commit_order_changes(
+                self.store.clone(),
+                other_receiver.clone(),
+            ));
+        }
+        self.order_committers = Some(OrderCommitters { stock, other });
         let permits = Permits {
             search: Arc::new(Semaphore::new(PARALLEL)),
             orders: Arc::new(Semaphore::new(PARALLEL_ORDERS)),
@@ -423,8 +450,13 @@ impl Processor {
                 );
                 change.callbacks.insert(0, solicited);
             }
-            let result = match &self.order_committer {
-                Some(committer) => {
+            let result = match &self.order_committers {
+                Some(committers) => {
+                    let committer = if change.stock.is_empty() {
+                        &committers.other
+                    } else {
+                        &committers.stock
+                    };
                     let (reply, answer) = oneshot::channel();
                     if committer.send((change, reply)).await.is_err() {
                         return;

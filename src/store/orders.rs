@@ -301,6 +301,16 @@ impl Store {
             let mut tx = pool.begin().await?;
             let mut results = Vec::with_capacity(changes.len());
             for change in changes {
+                // A change that can only fail at its first statement (claiming its request)
+                // needs no savepoint: nothing of it is written when it fails.
+                let can_fail_midway = !change.stock.is_empty()
+                    || change.order.is_some()
+                    || change.issue.is_some()
+                    || change.inbound.is_none();
+                if !can_fail_midway {
+                    results.push(apply_change!(tx, change, now));
+                    continue;
+                }
                 let mut savepoint = sqlx::Connection::begin(&mut *tx).await?;
                 let result = apply_change!(savepoint, change, now);
                 if result == CommitResult::Done {
