@@ -63,7 +63,9 @@ pub struct Processor {
 
 #[derive(Clone)]
 struct OrderCommitters {
-    stock: async_channel::Sender<PendingOrderChange>,
+    /// One per shard of sellers: an order's stock is one seller's, and each seller's items
+    /// are only ever locked by its shard's committer.
+    stock: Vec<async_channel::Sender<PendingOrderChange>>,
     other: async_channel::Sender<PendingOrderChange>,
 }
 
@@ -75,9 +77,10 @@ type PendingOrderChange = (
 
 /// Commits order changes in groups: all that are ready share one transaction, each in its own
 /// savepoint, so a busy node pays one commit for many changes. On PostgreSQL several
-/// committers overlap their groups (a group's statements are sequential on its connection),
-/// except for changes that touch stock: those all go through one, so that two groups never
-/// lock the same items in opposite orders (a deadlock). SQLite has one writer anyway.
+/// committers overlap their groups (a group's statements are sequential on its connection);
+/// changes that touch stock go through the committer of their seller's shard, so that two
+/// groups never lock the same items in opposite orders (a deadlock). SQLite has one writer
+/// anyway.
 async fn commit_order_changes(store: Store, receiver: async_channel::Receiver<PendingOrderChange>) {
     while let Ok(first) = receiver.recv().await {
         let mut batch = vec![first];
@@ -193,10 +196,14 @@ impl Processor {
             receiver,
         ));
         self.completer = Some(sender);
-        let (stock, stock_receiver) = async_channel::bounded(BATCH * 4);
-        tokio::spawn(commit_order_changes(self.store.clone(), stock_receiver));
-        let (other, other_receiver) = async_channel::bounded(BATCH * 4);
         let committers = if self.store.is_postgres() { 3 } else { 1 };
+        let mut stock = Vec::with_capacity(committers);
+        for _ in 0..committers {
+            let (sender, receiver) = async_channel::bounded(BATCH * 4);
+            tokio::spawn(commit_order_changes(self.store.clone(), receiver));
+            stock.push(sender);
+        }
+        let (other, other_receiver) = async_channel::bounded(BATCH * 4);
         for _ in 0..committers {
             tokio::spawn(commit_order_changes(
                 self.store.clone(),
@@ -452,10 +459,15 @@ impl Processor {
             }
             let result = match &self.order_committers {
                 Some(committers) => {
-                    let committer = if change.stock.is_empty() {
-                        &committers.other
-                    } else {
-                        &committers.stock
+                    let committer = match change.stock.first() {
+                        None => &committers.other,
+                        Some((provider, _, _)) => {
+                            use std::hash::{Hash, Hasher};
+                            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                            provider.hash(&mut hasher);
+                            let shard = hasher.finish() as usize % committers.stock.len();
+                            &committers.stock[shard]
+                        }
                     };
                     let (reply, answer) = oneshot::channel();
                     if committer.send((change, reply)).await.is_err() {
