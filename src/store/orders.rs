@@ -114,27 +114,33 @@ macro_rules! apply_change {
                 }
             }
             for (provider_id, item_id, count) in &change.stock {
-                let done = sqlx::query(
-                    "UPDATE catalog_items SET stock = stock - $1, updated_at = $2 WHERE provider_id = $3 AND id = $4 AND stock >= $1",
+                let left: Option<i64> = sqlx::query_scalar(
+                    "UPDATE catalog_items SET stock = stock - $1, \
+                     updated_at = CASE WHEN (stock > 0) <> (stock - $1 > 0) THEN $2 ELSE updated_at END \
+                     WHERE provider_id = $3 AND id = $4 AND stock >= $1 RETURNING stock",
                 )
                 .bind(count)
                 .bind(now)
                 .bind(provider_id)
                 .bind(item_id)
-                .execute(&mut *$tx)
-                .await?
-                .rows_affected();
-                if done != 1 {
-                    break 'change CommitResult::OutOfStock(item_id.clone());
-                }
-                sqlx::query(
-                    "INSERT INTO catalog_changes (import_id, provider_id, kind, entity_id, change, changed_at) VALUES ('order', $1, 'item', $2, 'updated', $3)",
-                )
-                .bind(provider_id)
-                .bind(item_id)
-                .bind(now)
-                .execute(&mut *$tx)
+                .fetch_optional(&mut *$tx)
                 .await?;
+                let Some(left) = left else {
+                    break 'change CommitResult::OutOfStock(item_id.clone());
+                };
+                // Buyer apps see stock only as in stock or not (RETAIL-DIGEST.md §16.7), so a
+                // change is recorded for incremental catalogues only when that flips.
+                let before = left + count;
+                if (before > 0) != (left > 0) {
+                    sqlx::query(
+                        "INSERT INTO catalog_changes (import_id, provider_id, kind, entity_id, change, changed_at) VALUES ('order', $1, 'item', $2, 'updated', $3)",
+                    )
+                    .bind(provider_id)
+                    .bind(item_id)
+                    .bind(now)
+                    .execute(&mut *$tx)
+                    .await?;
+                }
             }
             if let Some((transaction_id, bap_id, provider_id, stage, doc)) = &change.draft {
                 sqlx::query(

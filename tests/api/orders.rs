@@ -1528,3 +1528,23 @@ async fn an_auto_accepting_seller_accepts_at_confirm_and_says_so() {
             > on_confirm["context"]["timestamp"].as_str().unwrap()
     );
 }
+
+#[tokio::test]
+async fn only_selling_the_last_unit_changes_what_incremental_catalogues_carry() {
+    let m = market(Db::Sqlite, |p| p.items[0].stock = 2).await;
+    let (a, _) = m.items[0].clone();
+    let store = &m.w.app.store;
+    let before = store.catalog_changed_at().await.unwrap();
+    Checkout::new().buy(&m, "LAST1", &[(&a, 1)]).await;
+    assert_eq!(
+        store.catalog_changed_at().await.unwrap(),
+        before,
+        "still in stock: buyer apps see no change"
+    );
+    Checkout::new().buy(&m, "LAST2", &[(&a, 1)]).await;
+    assert!(
+        store.catalog_changed_at().await.unwrap() > before,
+        "sold out: the item's availability changed"
+    );
+    assert_eq!(m.stock(&a).await, 0);
+}
