@@ -88,6 +88,7 @@ impl OutboxWorker {
             self.store.clone(),
             self.owner.clone(),
             receiver,
+            self.wakeup.clone(),
         ));
         self.recorder = Some(sender);
         let permits = Arc::new(Semaphore::new(self.settings.concurrency));
@@ -307,11 +308,15 @@ async fn record_attempts(
     store: Store,
     owner: String,
     mut receiver: mpsc::Receiver<(i64, AttemptRecord, DeliveryOutcome)>,
+    wakeup: Arc<Notify>,
 ) {
     let mut batch = Vec::with_capacity(256);
     while receiver.recv_many(&mut batch, 256).await > 0 {
         match store.record_attempts(&owner, &batch).await {
             Ok(done) => {
+                // A recorded delivery may free the next callback of its transaction, which
+                // waits for it (callbacks of one transaction go out in order).
+                wakeup.notify_one();
                 let lost = done.iter().filter(|d| !**d).count();
                 if lost > 0 {
                     tracing::warn!(
