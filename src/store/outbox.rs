@@ -311,6 +311,7 @@ impl Store {
         attempts: &[(i64, AttemptRecord, DeliveryOutcome)],
     ) -> Result<Vec<bool>, StoreError> {
         let now = now_ms();
+        let postgres = self.is_postgres();
         on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
             let mut done = Vec::with_capacity(attempts.len());
@@ -324,40 +325,71 @@ impl Store {
                 };
                 let finished_at = if state == "pending" { None } else { Some(now) };
                 let http_status = attempt.http_status.map(i64::from);
-                let updated = sqlx::query(
-                    "UPDATE outbox SET state = $1, next_attempt_at = COALESCE($2, next_attempt_at), last_error = $3, \
-                     nack_code = $4, nack_message = $5, last_http_status = $6, finished_at = $7, lease_owner = NULL, \
-                     lease_until = NULL WHERE id = $8 AND lease_owner = $9",
-                )
-                .bind(state)
-                .bind(next_attempt_at)
-                .bind(error.as_deref().or(attempt.error.as_deref()))
-                .bind(nack_code)
-                .bind(nack_message)
-                .bind(http_status)
-                .bind(finished_at)
-                .bind(id)
-                .bind(owner)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if updated == 1 {
+                let updated = if postgres {
+                    // One statement: the update hands the attempt number to the insert.
                     sqlx::query(
-                        "INSERT INTO outbox_attempts (outbox_id, attempt, started_at, finished_at, authorization_header, http_status, \
-                         response_body, error, outcome) \
-                         VALUES ($1, (SELECT attempts FROM outbox WHERE id = $1), $2, $3, $4, $5, $6, $7, $8)",
+                        "WITH updated AS (UPDATE outbox SET state = $1, next_attempt_at = COALESCE($2, next_attempt_at), \
+                         last_error = $3, nack_code = $4, nack_message = $5, last_http_status = $6, finished_at = $7, \
+                         lease_owner = NULL, lease_until = NULL WHERE id = $8 AND lease_owner = $9 RETURNING id, attempts) \
+                         INSERT INTO outbox_attempts (outbox_id, attempt, started_at, finished_at, authorization_header, \
+                         http_status, response_body, error, outcome) \
+                         SELECT id, attempts, $10, $11, $12, $6, $13, $14, $15 FROM updated",
                     )
+                    .bind(state)
+                    .bind(next_attempt_at)
+                    .bind(error.as_deref().or(attempt.error.as_deref()))
+                    .bind(nack_code)
+                    .bind(nack_message)
+                    .bind(http_status)
+                    .bind(finished_at)
                     .bind(id)
+                    .bind(owner)
                     .bind(attempt.started_at)
                     .bind(now)
                     .bind(&attempt.authorization)
-                    .bind(http_status)
                     .bind(&attempt.response_body)
                     .bind(&attempt.error)
                     .bind(label)
                     .execute(&mut *tx)
-                    .await?;
-                }
+                    .await?
+                    .rows_affected()
+                } else {
+                    let updated = sqlx::query(
+                        "UPDATE outbox SET state = $1, next_attempt_at = COALESCE($2, next_attempt_at), last_error = $3, \
+                         nack_code = $4, nack_message = $5, last_http_status = $6, finished_at = $7, lease_owner = NULL, \
+                         lease_until = NULL WHERE id = $8 AND lease_owner = $9",
+                    )
+                    .bind(state)
+                    .bind(next_attempt_at)
+                    .bind(error.as_deref().or(attempt.error.as_deref()))
+                    .bind(nack_code)
+                    .bind(nack_message)
+                    .bind(http_status)
+                    .bind(finished_at)
+                    .bind(id)
+                    .bind(owner)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    if updated == 1 {
+                        sqlx::query(
+                            "INSERT INTO outbox_attempts (outbox_id, attempt, started_at, finished_at, authorization_header, http_status, \
+                             response_body, error, outcome) \
+                             VALUES ($1, (SELECT attempts FROM outbox WHERE id = $1), $2, $3, $4, $5, $6, $7, $8)",
+                        )
+                        .bind(id)
+                        .bind(attempt.started_at)
+                        .bind(now)
+                        .bind(&attempt.authorization)
+                        .bind(http_status)
+                        .bind(&attempt.response_body)
+                        .bind(&attempt.error)
+                        .bind(label)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    updated
+                };
                 done.push(updated == 1);
             }
             tx.commit().await?;
