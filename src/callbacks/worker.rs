@@ -129,7 +129,11 @@ impl OutboxWorker {
             // the store again at once (under load that was a claim query per callback).
             if claimed < asked || permits.available_permits() == 0 {
                 tokio::select! {
-                    _ = self.wakeup.notified() => {}
+                    _ = self.wakeup.notified() => {
+                        // Let the news of a busy moment gather: one claim for what a
+                        // millisecond brings, rather than one per commit and per delivery.
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
                     _ = tokio::time::sleep(poll) => {}
                 }
             }

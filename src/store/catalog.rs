@@ -564,8 +564,10 @@ impl Store {
         Ok(at.unwrap_or(0))
     }
 
-    /// One provider's catalogue in a domain (disabled entities included) for pricing an order:
-    /// providers, locations and items from a short-lived cache, stock always as stored now.
+    /// One provider's catalogue in a domain (disabled entities included) for pricing an order,
+    /// from a cache at most 2 s old. Stock in it may be that old too: quotes are a promise the
+    /// confirm keeps or breaks with the stock as stored at that moment, which it takes
+    /// atomically (`commit_order_changes`).
     pub async fn provider_catalog(
         &self,
         domain: &str,
@@ -578,7 +580,7 @@ impl Store {
             .get(&key)
             .filter(|(at, _)| at.elapsed() < PROVIDER_CACHE_TTL)
             .map(|(_, slice)| slice.clone());
-        let mut slice = match cached {
+        let slice = match cached {
             Some(slice) => (*slice).clone(),
             None => {
                 let slice = self
@@ -599,18 +601,6 @@ impl Store {
                 slice
             }
         };
-        let stock: Vec<(String, i64)> = on_reader!(self, pool => {
-            sqlx::query_as("SELECT id, stock FROM catalog_items WHERE provider_id = $1")
-                .bind(provider_id)
-                .fetch_all(pool)
-                .await?
-        });
-        let stock: HashMap<String, i64> = stock.into_iter().collect();
-        for item in slice.items.values_mut().flatten() {
-            if let Some(now) = stock.get(&item.value.id) {
-                item.value.stock = *now;
-            }
-        }
         Ok(slice)
     }
 
@@ -627,6 +617,7 @@ impl Store {
         stock: i64,
     ) -> Result<bool, StoreError> {
         let now = now_ms();
+        self.forget_cached_catalogs();
         let done = on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
             let done = sqlx::query("UPDATE catalog_items SET stock = $1, updated_at = $2 WHERE provider_id = $3 AND id = $4")
