@@ -57,7 +57,7 @@ pub struct Processor {
     /// Commits completed requests in groups (set by `run`).
     completer: Option<mpsc::Sender<Completion>>,
     /// Commits order changes in groups (set by `run`): changes that take or give back stock
-    /// through one committer, the rest through several.
+    /// through their seller's shard, the rest through any of several.
     order_committers: Option<OrderCommitters>,
 }
 
@@ -79,8 +79,10 @@ type PendingOrderChange = (
 /// savepoint, so a busy node pays one commit for many changes. On PostgreSQL several
 /// committers overlap their groups (a group's statements are sequential on its connection);
 /// changes that touch stock go through the committer of their seller's shard, so that two
-/// groups never lock the same items in opposite orders (a deadlock). SQLite has one writer
-/// anyway.
+/// groups never lock the same items in opposite orders (a deadlock). Two groups may still
+/// meet on two orders' rows in opposite orders when a buyer app changes two orders at once;
+/// PostgreSQL then refuses one group, whose requests stay pending and are retried by the
+/// sweep. SQLite has one writer anyway.
 async fn commit_order_changes(store: Store, receiver: async_channel::Receiver<PendingOrderChange>) {
     while let Ok(first) = receiver.recv().await {
         let mut batch = vec![first];
