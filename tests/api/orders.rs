@@ -1548,3 +1548,39 @@ async fn only_selling_the_last_unit_changes_what_incremental_catalogues_carry() 
     );
     assert_eq!(m.stock(&a).await, 0);
 }
+
+#[tokio::test]
+async fn a_forced_cancel_after_pickup_is_carried_out() {
+    let m = market(Db::Sqlite, |_| {}).await;
+    let (a, _) = m.items[0].clone();
+    let c = Checkout::new();
+    c.buy(&m, "FORCE1", &[(&a, 1)]).await;
+    m.accept("FORCE1").await;
+    for step in ["Packed", "Order-picked-up"] {
+        assert_eq!(m.move_to("FORCE1", step).await.0, 200);
+    }
+    let cancel = |force: &str| {
+        json!({"order_id": "FORCE1", "cancellation_reason_id": "052", "descriptor": {
+            "name": "fulfillment", "short_desc": "F1",
+            "tags": [{"code": "params", "list": [{"code": "force", "value": force}, {"code": "ttl_response", "value": "PT1H"}]}]}})
+    };
+    // Without force, a picked-up order cannot be cancelled (and its TAT has not passed).
+    let id = c.send(&m, "cancel", cancel("no")).await;
+    assert!(c.answer(&m, "on_cancel", &id).await.get("error").is_some());
+    let id = c.send(&m, "cancel", cancel("yes")).await;
+    let forced = c.answer(&m, "on_cancel", &id).await;
+    assert!(forced.get("error").is_none(), "{forced}");
+    let order = &forced["message"]["order"];
+    assert_eq!(order["state"], "Cancelled");
+    assert_eq!(order["cancellation"]["reason"]["id"], "052");
+    assert_eq!(
+        amount(&order["quote"]["price"]["value"]),
+        0,
+        "no fee when the buyer forces it"
+    );
+    assert_eq!(
+        m.stock(&a).await,
+        49,
+        "picked-up goods are not back on the shelf"
+    );
+}
