@@ -550,10 +550,7 @@ async fn change_item(
         }
         item.price = money::format(new);
         let doc = serde_json::to_string(&item).expect("items serialize");
-        state
-            .store
-            .set_item_price(&provider, &item_id, &doc)
-            .await?;
+        state.store.set_item_doc(&provider, &item_id, &doc).await?;
     }
     if let Some(stock) = stock {
         state

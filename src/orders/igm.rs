@@ -60,6 +60,15 @@ impl IssueRecord {
     }
 }
 
+/// Reads a stored issue.
+fn read_issue(doc: &str) -> Result<IssueRecord, StoreError> {
+    serde_json::from_str(doc).map_err(|e| {
+        StoreError::Database(sqlx::Error::Decode(
+            format!("a stored issue is not readable: {e}").into(),
+        ))
+    })
+}
+
 fn write(record: &IssueRecord, expected_version: Option<i64>) -> IssueWrite {
     IssueWrite {
         id: record.id.clone(),
@@ -144,11 +153,7 @@ pub async fn issue(
     let now_ms_value = now_ms();
     let now = format_timestamp(Utc::now());
     if let Some((doc, version)) = orders.store.load_issue(&id).await? {
-        let mut record: IssueRecord = serde_json::from_str(&doc).map_err(|e| {
-            StoreError::Database(sqlx::Error::Decode(
-                format!("a stored issue is not readable: {e}").into(),
-            ))
-        })?;
+        let mut record = read_issue(&doc)?;
         if record.context.get("bap_id").and_then(Value::as_str) != Some(context.bap_id.as_str()) {
             return Ok(refused(
                 &id,
@@ -278,11 +283,7 @@ pub async fn issue_status(
             Refusal::new("40000", format!("there is no issue {id}")),
         ));
     };
-    let record: IssueRecord = serde_json::from_str(&doc).map_err(|e| {
-        StoreError::Database(sqlx::Error::Decode(
-            format!("a stored issue is not readable: {e}").into(),
-        ))
-    })?;
+    let record = read_issue(&doc)?;
     if record.context.get("bap_id").and_then(Value::as_str) != Some(context.bap_id.as_str()) {
         return Ok(refused(
             &id,
@@ -370,11 +371,7 @@ impl Orders {
                     "there is no issue {issue_id}"
                 )));
             };
-            let mut record: IssueRecord = serde_json::from_str(&doc).map_err(|e| {
-                StoreError::Database(sqlx::Error::Decode(
-                    format!("a stored issue is not readable: {e}").into(),
-                ))
-            })?;
+            let mut record = read_issue(&doc)?;
             if record.provider_id != provider_id {
                 return Err(ResolveError::NotFound(format!(
                     "there is no issue {issue_id}"

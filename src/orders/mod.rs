@@ -220,28 +220,37 @@ impl Orders {
         }
     }
 
-    async fn select(&self, body: &Value, context: &RequestContext) -> Result<Handled, StoreError> {
-        let order = body.pointer("/message/order").cloned().unwrap_or_default();
-        let cart = match negotiate::read_cart(&order) {
+    /// Reads the cart of a select or init, its shop, and prices it; the answer to send
+    /// instead when any of that is refused.
+    async fn quote_cart(
+        &self,
+        order: &Value,
+        context: &RequestContext,
+    ) -> Result<Result<(negotiate::Cart, negotiate::Shop, negotiate::Priced), Handled>, StoreError>
+    {
+        let refused = |cart: Option<&negotiate::Cart>, refusal: Refusal| {
+            let (message, error) = negotiate::refusal_message(cart, &refusal);
+            Handled::answer(message, Some(error), refusal.message)
+        };
+        let cart = match negotiate::read_cart(order) {
             Ok(cart) => cart,
-            Err(refusal) => {
-                let (message, error) = negotiate::refusal_message(None, &refusal);
-                return Ok(Handled::answer(message, Some(error), refusal.message));
-            }
+            Err(refusal) => return Ok(Err(refused(None, refusal))),
         };
         let shop = match negotiate::load_shop(&self.store, &context.domain, &cart).await? {
             Ok(shop) => shop,
-            Err(refusal) => {
-                let (message, error) = negotiate::refusal_message(Some(&cart), &refusal);
-                return Ok(Handled::answer(message, Some(error), refusal.message));
-            }
+            Err(refusal) => return Ok(Err(refused(Some(&cart), refusal))),
         };
-        let priced = match negotiate::price(&shop, &cart, Utc::now()) {
-            Ok(priced) => priced,
-            Err(refusal) => {
-                let (message, error) = negotiate::refusal_message(Some(&cart), &refusal);
-                return Ok(Handled::answer(message, Some(error), refusal.message));
-            }
+        match negotiate::price(&shop, &cart, Utc::now()) {
+            Ok(priced) => Ok(Ok((cart, shop, priced))),
+            Err(refusal) => Ok(Err(refused(Some(&cart), refusal))),
+        }
+    }
+
+    async fn select(&self, body: &Value, context: &RequestContext) -> Result<Handled, StoreError> {
+        let order = body.pointer("/message/order").cloned().unwrap_or_default();
+        let (cart, shop, priced) = match self.quote_cart(&order, context).await? {
+            Ok(quoted) => quoted,
+            Err(answer) => return Ok(answer),
         };
         let (message, mut draft) =
             negotiate::on_select(&shop, &cart, &priced, &self.settings.orders, now_ms());
@@ -257,26 +266,9 @@ impl Orders {
 
     async fn init(&self, body: &Value, context: &RequestContext) -> Result<Handled, StoreError> {
         let order = body.pointer("/message/order").cloned().unwrap_or_default();
-        let cart = match negotiate::read_cart(&order) {
-            Ok(cart) => cart,
-            Err(refusal) => {
-                let (message, error) = negotiate::refusal_message(None, &refusal);
-                return Ok(Handled::answer(message, Some(error), refusal.message));
-            }
-        };
-        let shop = match negotiate::load_shop(&self.store, &context.domain, &cart).await? {
-            Ok(shop) => shop,
-            Err(refusal) => {
-                let (message, error) = negotiate::refusal_message(Some(&cart), &refusal);
-                return Ok(Handled::answer(message, Some(error), refusal.message));
-            }
-        };
-        let priced = match negotiate::price(&shop, &cart, Utc::now()) {
-            Ok(priced) => priced,
-            Err(refusal) => {
-                let (message, error) = negotiate::refusal_message(Some(&cart), &refusal);
-                return Ok(Handled::answer(message, Some(error), refusal.message));
-            }
+        let (cart, shop, priced) = match self.quote_cart(&order, context).await? {
+            Ok(quoted) => quoted,
+            Err(answer) => return Ok(answer),
         };
         let draft = self.draft(&context.transaction_id).await?.map(|(_, d)| d);
         let (message, error, new_draft) = negotiate::on_init(
@@ -730,17 +722,7 @@ impl Orders {
                         .flatten()
                         .filter(|t| t["code"] == "return_request")
                     {
-                        let entries: Vec<(String, String)> = tag["list"]
-                            .as_array()
-                            .into_iter()
-                            .flatten()
-                            .map(|e| {
-                                (
-                                    e["code"].as_str().unwrap_or_default().to_owned(),
-                                    e["value"].as_str().unwrap_or_default().to_owned(),
-                                )
-                            })
-                            .collect();
+                        let entries = record::tag_entries(tag);
                         let get = |code: &str| {
                             entries
                                 .iter()

@@ -513,6 +513,35 @@ pub struct Draft {
     pub cancellation_terms: Option<Value>,
 }
 
+impl Draft {
+    /// What a quote answered, before init adds its terms. `domain` is filled in by the caller.
+    fn quoted(shop: &Shop, cart: &Cart, priced: &Priced, quote: Value, now_ms: i64) -> Self {
+        Self {
+            domain: String::new(),
+            provider_id: shop.provider.id.clone(),
+            location_id: shop.location.id.clone(),
+            items: cart.items.clone(),
+            fulfillment_type: cart.fulfillment_type.clone(),
+            end_gps: cart.end_gps.clone(),
+            end_area_code: cart.end_area_code.clone(),
+            quote,
+            lines: priced.lines.clone(),
+            charges: priced.charges.clone(),
+            tat: priced.tat.clone(),
+            tat_ms: priced.tat_ms,
+            max_time_to_ship_ms: priced.max_time_to_ship_ms,
+            category: category(shop, cart),
+            tracking: shop.provider.terms.tracking_url.is_some(),
+            quoted_at_ms: now_ms,
+            billing: None,
+            payment: None,
+            bpp_terms: None,
+            end: None,
+            cancellation_terms: None,
+        }
+    }
+}
+
 /// The on_* quote without `item.quantity` (only on_select carries it, §8.2).
 fn plain_quote(breakup: &[Value], total: Paise, ttl: &str) -> Value {
     let breakup: Vec<Value> = breakup
@@ -596,29 +625,8 @@ pub fn on_select(
         "fulfillments": [fulfillment_summary(shop, cart, priced)],
         "quote": quote,
     }});
-    let draft = Draft {
-        domain: String::new(),
-        provider_id: shop.provider.id.clone(),
-        location_id: shop.location.id.clone(),
-        items: cart.items.clone(),
-        fulfillment_type: cart.fulfillment_type.clone(),
-        end_gps: cart.end_gps.clone(),
-        end_area_code: cart.end_area_code.clone(),
-        quote: plain_quote(&priced.select_breakup, priced.total, &settings.quote_ttl),
-        lines: priced.lines.clone(),
-        charges: priced.charges.clone(),
-        tat: priced.tat.clone(),
-        tat_ms: priced.tat_ms,
-        max_time_to_ship_ms: priced.max_time_to_ship_ms,
-        category: category(shop, cart),
-        tracking: shop.provider.terms.tracking_url.is_some(),
-        quoted_at_ms: now_ms,
-        billing: None,
-        payment: None,
-        bpp_terms: None,
-        end: None,
-        cancellation_terms: None,
-    };
+    let quote = plain_quote(&priced.select_breakup, priced.total, &settings.quote_ttl);
+    let draft = Draft::quoted(shop, cart, priced, quote, now_ms);
     (message, draft)
 }
 
@@ -1030,27 +1038,18 @@ pub fn on_init(
         "tags": [terms],
     }});
     let draft = Draft {
-        domain: String::new(),
-        provider_id: shop.provider.id.clone(),
-        location_id: shop.location.id.clone(),
-        items: cart.items.clone(),
-        fulfillment_type: cart.fulfillment_type.clone(),
-        end_gps: cart.end_gps.clone(),
-        end_area_code: cart.end_area_code.clone(),
-        quote: message["order"]["quote"].clone(),
-        lines: priced.lines.clone(),
-        charges: priced.charges.clone(),
-        tat: priced.tat.clone(),
-        tat_ms: priced.tat_ms,
-        max_time_to_ship_ms: priced.max_time_to_ship_ms,
-        category: category(shop, cart),
-        tracking: shop.provider.terms.tracking_url.is_some(),
-        quoted_at_ms: now_ms,
         billing: Some(billing.clone()),
         payment: Some(out_payment.clone()),
         bpp_terms: Some(message["order"]["tags"][0].clone()),
         end: Some(end),
         cancellation_terms: Some(cancellation),
+        ..Draft::quoted(
+            shop,
+            cart,
+            priced,
+            message["order"]["quote"].clone(),
+            now_ms,
+        )
     };
     (message, error, Some(draft))
 }
@@ -1186,17 +1185,7 @@ pub fn check_confirm(order: &Value, draft: &Draft) -> Result<(), (String, String
         .and_then(|tags| tags.iter().find(|t| t["code"] == "bpp_terms"))
     {
         let values = |t: &Value| -> Vec<(String, String)> {
-            let mut v: Vec<_> = t["list"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|e| {
-                    (
-                        e["code"].as_str().unwrap_or_default().to_owned(),
-                        e["value"].as_str().unwrap_or_default().to_owned(),
-                    )
-                })
-                .collect();
+            let mut v = super::record::tag_entries(t);
             v.sort();
             v
         };

@@ -128,6 +128,21 @@ fn tag(code: &str, list: &[(&str, String)]) -> Value {
     })
 }
 
+/// A tag's list as (code, value) pairs; the inverse of `tag`.
+pub fn tag_entries(tag: &Value) -> Vec<(String, String)> {
+    tag["list"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            (
+                e["code"].as_str().unwrap_or_default().to_owned(),
+                e["value"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
 fn price(paise: Paise) -> Value {
     json!({"currency": "INR", "value": money::format(paise)})
 }
@@ -504,12 +519,29 @@ impl Order {
         let trail = self.trail_since(&before);
         let extra = self.extras.last_mut().expect("just pushed");
         extra.trail = trail;
+        self.close_forward(
+            reason_id,
+            by,
+            &[("reason_id", reason_id.into()), ("initiated_by", by.into())],
+            precancel,
+            now,
+        );
+        Ok(())
+    }
+
+    /// The whole order ends: the delivery is Cancelled with its cancel request and the state
+    /// it had before (`precancel`: state, updated_at), and the order records why.
+    fn close_forward(
+        &mut self,
+        reason_id: &str,
+        by: &str,
+        request: &[(&str, String)],
+        precancel: (String, String),
+        now: &str,
+    ) {
         self.forward.state = "Cancelled".into();
         self.forward.tags.retain(|t| t["code"] != "cancel_request");
-        self.forward.tags.push(tag(
-            "cancel_request",
-            &[("reason_id", reason_id.into()), ("initiated_by", by.into())],
-        ));
+        self.forward.tags.push(tag("cancel_request", request));
         self.forward.tags.push(tag(
             "precancel_state",
             &[
@@ -522,7 +554,6 @@ impl Order {
         self.cancellation =
             Some(json!({"cancelled_by": by, "reason": {"id": reason_id, "state": precancel.0}}));
         self.updated_at = now.to_owned();
-        Ok(())
     }
 
     /// The seller cancels some items (reason 002), before the order leaves the store.
@@ -639,28 +670,18 @@ impl Order {
         }
         let trail = self.trail_since(&before);
         self.extras.last_mut().expect("just pushed").trail = trail;
-        self.forward.state = "Cancelled".into();
-        self.forward.tags.push(tag(
-            "cancel_request",
+        self.close_forward(
+            reason_id,
+            by,
             &[
                 ("reason_id", reason_id.into()),
                 ("initiated_by", by.into()),
                 ("retry_count", "1".into()),
                 ("rto_id", id.clone()),
             ],
-        ));
-        self.forward.tags.push(tag(
-            "precancel_state",
-            &[
-                ("fulfillment_state", precancel.0.clone()),
-                ("updated_at", precancel.1),
-            ],
-        ));
-        self.state = "Cancelled".into();
-        // The 1.2.5 schema requires reason.state: the delivery's state when it was cancelled.
-        self.cancellation =
-            Some(json!({"cancelled_by": by, "reason": {"id": reason_id, "state": precancel.0}}));
-        self.updated_at = now.to_owned();
+            precancel,
+            now,
+        );
         Ok(id)
     }
 

@@ -609,42 +609,72 @@ impl Store {
         self.provider_cache.lock().clear();
     }
 
-    /// Sets an item's stock (the seller's API and order reservations use this).
+    /// Sets an item's stock (the seller's API uses this). Returns false when the item does
+    /// not exist.
     pub async fn set_item_stock(
         &self,
         provider_id: &str,
         item_id: &str,
         stock: i64,
     ) -> Result<bool, StoreError> {
+        update_item!(self, "stock = $1", stock, "stock", provider_id, item_id)
+    }
+
+    /// Replaces an item's document (a price change from the seller's API). Returns false when
+    /// the item does not exist.
+    pub async fn set_item_doc(
+        &self,
+        provider_id: &str,
+        item_id: &str,
+        doc: &str,
+    ) -> Result<bool, StoreError> {
+        update_item!(self, "doc = $1", doc, "price", provider_id, item_id)
+    }
+}
+
+/// Records that an item changed, so that incremental catalogues carry it: `$import_id` says
+/// what changed it (an import's id, "stock", "price", "order").
+macro_rules! insert_item_change {
+    ($tx:expr, $import_id:expr, $provider_id:expr, $item_id:expr, $now:expr) => {
+        sqlx::query(
+            "INSERT INTO catalog_changes (import_id, provider_id, kind, entity_id, change, changed_at) VALUES ($1, $2, 'item', $3, 'updated', $4)",
+        )
+        .bind($import_id)
+        .bind($provider_id)
+        .bind($item_id)
+        .bind($now)
+        .execute($tx)
+        .await?
+    };
+}
+pub(crate) use insert_item_change;
+
+/// Sets one column of an item (`$set` binds `$value` as $1) and records the change, in one
+/// transaction; evaluates to whether the item exists.
+macro_rules! update_item {
+    ($store:expr, $set:literal, $value:expr, $import_id:expr, $provider_id:expr, $item_id:expr) => {{
         let now = now_ms();
-        self.forget_cached_catalogs();
-        let done = on_writer!(self, pool => {
+        $store.forget_cached_catalogs();
+        let done = on_writer!($store, pool => {
             let mut tx = pool.begin().await?;
-            let done = sqlx::query("UPDATE catalog_items SET stock = $1, updated_at = $2 WHERE provider_id = $3 AND id = $4")
-                .bind(stock)
+            let done = sqlx::query(concat!("UPDATE catalog_items SET ", $set, ", updated_at = $2 WHERE provider_id = $3 AND id = $4"))
+                .bind($value)
                 .bind(now)
-                .bind(provider_id)
-                .bind(item_id)
+                .bind($provider_id)
+                .bind($item_id)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
-            // Recorded as a change, so that incremental pushes carry the new availability.
             if done == 1 {
-                sqlx::query(
-                    "INSERT INTO catalog_changes (import_id, provider_id, kind, entity_id, change, changed_at) VALUES ('stock', $1, 'item', $2, 'updated', $3)",
-                )
-                .bind(provider_id)
-                .bind(item_id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+                insert_item_change!(&mut *tx, $import_id, $provider_id, $item_id, now);
             }
             tx.commit().await?;
             done
         });
         Ok(done == 1)
-    }
+    }};
 }
+use update_item;
 
 #[cfg(test)]
 mod tests {

@@ -5,6 +5,7 @@
 
 use serde_json::Value;
 
+use super::catalog::insert_item_change;
 use super::outbox::insert_callback;
 use super::{now_ms, on_reader, on_writer, NewCallback, Store, StoreError};
 
@@ -132,14 +133,7 @@ macro_rules! apply_change {
                 // change is recorded for incremental catalogues only when that flips.
                 let before = left + count;
                 if (before > 0) != (left > 0) {
-                    sqlx::query(
-                        "INSERT INTO catalog_changes (import_id, provider_id, kind, entity_id, change, changed_at) VALUES ('order', $1, 'item', $2, 'updated', $3)",
-                    )
-                    .bind(provider_id)
-                    .bind(item_id)
-                    .bind(now)
-                    .execute(&mut *$tx)
-                    .await?;
+                    insert_item_change!(&mut *$tx, "order", provider_id, item_id, now);
                 }
             }
             if let Some((transaction_id, bap_id, provider_id, stage, doc)) = &change.draft {
@@ -460,42 +454,6 @@ impl Store {
             .await?
         });
         Ok(rows)
-    }
-
-    /// Sets an item's price (the seller API), recorded for incremental catalogues. Returns
-    /// false when the item does not exist.
-    pub async fn set_item_price(
-        &self,
-        provider_id: &str,
-        item_id: &str,
-        doc: &str,
-    ) -> Result<bool, StoreError> {
-        let now = now_ms();
-        self.forget_cached_catalogs();
-        let done = on_writer!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let done = sqlx::query("UPDATE catalog_items SET doc = $1, updated_at = $2 WHERE provider_id = $3 AND id = $4")
-                .bind(doc)
-                .bind(now)
-                .bind(provider_id)
-                .bind(item_id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if done == 1 {
-                sqlx::query(
-                    "INSERT INTO catalog_changes (import_id, provider_id, kind, entity_id, change, changed_at) VALUES ('price', $1, 'item', $2, 'updated', $3)",
-                )
-                .bind(provider_id)
-                .bind(item_id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            }
-            tx.commit().await?;
-            done
-        });
-        Ok(done == 1)
     }
 
     /// An item's stored document and stock.
