@@ -8,16 +8,19 @@
 //! The node runs with its own store in a temporary directory (or a fresh PostgreSQL schema)
 //! and a registry served by this harness that knows every simulated buyer app.
 
+mod harness;
+
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::{web, App, HttpResponse, HttpServer};
-use haat::protocol::keys::KeyPairs;
 use haat::protocol::signing::Signer;
 use haat::protocol::time::format_timestamp;
 use serde_json::{json, Value};
+
+use harness::{percentile, proc_stat};
 
 struct Options {
     db: String,
@@ -73,37 +76,6 @@ fn search(buyer: &str, bap_uri: &str, n: usize) -> Value {
     })
 }
 
-fn proc_stat(pid: u32) -> (f64, u64) {
-    let ticks = 100.0; // USER_HZ on Linux
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let cpu = fields
-        .get(11)
-        .and_then(|u| u.parse::<f64>().ok())
-        .unwrap_or(0.0)
-        + fields
-            .get(12)
-            .and_then(|s| s.parse::<f64>().ok())
-            .unwrap_or(0.0);
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let peak_kb = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    (cpu / ticks, peak_kb)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let options = options();
@@ -111,43 +83,8 @@ async fn main() {
     std::fs::create_dir_all(&dir).unwrap();
 
     // Simulated buyer apps and the registry that knows them.
-    let buyers: Vec<(String, KeyPairs)> = (0..options.buyers)
-        .map(|i| {
-            (
-                format!("buyer{i}.load.test"),
-                KeyPairs::generate(&format!("k{i}")),
-            )
-        })
-        .collect();
-    let records: Vec<Value> = buyers
-        .iter()
-        .map(|(id, keys)| json!({"subscriber_id": id, "ukId": keys.unique_key_id, "type": "BAP", "status": "SUBSCRIBED",
-            "signing_public_key": keys.signing_public_b64(), "valid_until": "2099-01-01T00:00:00.000Z"}))
-        .collect();
-    let records = Arc::new(records);
-    let registry_listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let registry_url = format!("http://{}", registry_listener.local_addr().unwrap());
-    let server = HttpServer::new(move || {
-        let records = records.clone();
-        App::new().route(
-            "/v2.0/lookup",
-            web::post().to(move |body: web::Json<Value>| {
-                let records = records.clone();
-                async move {
-                    let found: Vec<&Value> = records
-                        .iter()
-                        .filter(|r| r["subscriber_id"] == body["subscriber_id"])
-                        .collect();
-                    HttpResponse::Ok().json(found)
-                }
-            }),
-        )
-    })
-    .workers(1)
-    .listen(registry_listener)
-    .unwrap()
-    .run();
-    tokio::spawn(server);
+    let buyers = harness::buyers(options.buyers, "load.test");
+    let registry_url = harness::serve_registry(&buyers);
 
     // A sink for the callbacks the node may send.
     let sink_listener = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -53,6 +53,8 @@
 //! time: 1 ms resolution). At the end: callbacks no checkout waited for, and the orders and
 //! callbacks in the store.
 
+mod harness;
+
 use std::collections::{BTreeMap, HashMap};
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -67,6 +69,8 @@ use haat::protocol::signing::{digest_b64, SignatureHeader, Signer};
 use haat::protocol::time::format_timestamp;
 use parking_lot::Mutex;
 use serde_json::{json, Value};
+
+use harness::{percentile, proc_stat};
 use tokio::sync::oneshot;
 
 const SELLER_ID: &str = "seller.orders.bench";
@@ -552,10 +556,6 @@ fn short(text: &str) -> String {
 // ---------------------------------------------------------------------------------------
 // Measurements.
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
@@ -573,33 +573,6 @@ fn spread(sample: &mut [Duration]) -> String {
         ms(percentile(sample, 0.99)),
         ms(*sample.last().expect("not empty"))
     )
-}
-
-/// CPU seconds (user + system) and peak RSS in kB of a process, from `/proc`.
-fn proc_stat(pid: &str) -> (f64, u64) {
-    let ticks = 100.0; // USER_HZ on Linux
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let field = |n: usize| {
-        fields
-            .get(n)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    let cpu = field(11) + field(12);
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let peak_kb = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    (cpu / ticks, peak_kb)
 }
 
 /// CPU seconds of every running `postgres` process (the server's backends and workers).
@@ -1111,44 +1084,8 @@ async fn main() {
     let node_key = node_keys.signing.verifying_key();
 
     // Simulated buyer apps and the registry that knows them.
-    let buyers: Vec<(String, KeyPairs)> = (0..options.buyers)
-        .map(|i| {
-            (
-                format!("buyer{i}.orders.test"),
-                KeyPairs::generate(&format!("k{i}")),
-            )
-        })
-        .collect();
-    let records: Arc<Vec<Value>> = Arc::new(
-        buyers
-            .iter()
-            .map(|(id, keys)| json!({"subscriber_id": id, "ukId": keys.unique_key_id, "type": "BAP", "status": "SUBSCRIBED",
-                "signing_public_key": keys.signing_public_b64(), "valid_until": "2099-01-01T00:00:00.000Z"}))
-            .collect(),
-    );
-    let registry_listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let registry_url = format!("http://{}", registry_listener.local_addr().unwrap());
-    let registry = HttpServer::new(move || {
-        let records = records.clone();
-        App::new().route(
-            "/v2.0/lookup",
-            web::post().to(move |body: web::Json<Value>| {
-                let records = records.clone();
-                async move {
-                    let found: Vec<&Value> = records
-                        .iter()
-                        .filter(|r| r["subscriber_id"] == body["subscriber_id"])
-                        .collect();
-                    HttpResponse::Ok().json(found)
-                }
-            }),
-        )
-    })
-    .workers(1)
-    .listen(registry_listener)
-    .unwrap()
-    .run();
-    tokio::spawn(registry);
+    let buyers = harness::buyers(options.buyers, "orders.test");
+    let registry_url = harness::serve_registry(&buyers);
 
     // The buyer apps' callback listener.
     let listener = Arc::new(Listener::default());
