@@ -307,8 +307,9 @@ fn confirm_message(order_id: &str, on_init: &Value) -> Option<Value> {
     order.get_mut("tags")?.as_array_mut()?.push(
         json!({"code": "bap_terms", "list": [{"code": "tax_number", "value": "29ABCDE1234F1Z5"}]}),
     );
-    order["created_at"] = json!("2026-11-23T04:05:00.000Z");
-    order["updated_at"] = json!("2026-11-23T04:05:00.000Z");
+    let placed_at = format_timestamp(chrono::Utc::now());
+    order["created_at"] = json!(placed_at);
+    order["updated_at"] = json!(placed_at);
     Some(json!({"order": order}))
 }
 

@@ -127,6 +127,8 @@ pub async fn market(db: Db, tweak: impl FnOnce(&mut Provider)) -> Market {
 /// One buyer's checkout: a transaction id and the messages exchanged.
 pub struct Checkout {
     pub transaction_id: String,
+    /// When the buyer "placed" the order: the confirm's created_at and updated_at.
+    pub placed_at: String,
 }
 
 pub const DROP_GPS: &str = "12.9716,77.5946";
@@ -154,6 +156,7 @@ impl Checkout {
     pub fn new() -> Self {
         Self {
             transaction_id: uuid::Uuid::new_v4().to_string(),
+            placed_at: haat::protocol::time::format_timestamp(chrono::Utc::now()),
         }
     }
 
@@ -265,8 +268,10 @@ impl Checkout {
             json!({"amount": total, "currency": "INR", "transaction_id": "pay_123"}),
         );
         order["tags"].as_array_mut().unwrap().push(json!({"code": "bap_terms", "list": [{"code": "tax_number", "value": "29ABCDE1234F1Z5"}]}));
-        order["created_at"] = json!("2026-11-23T04:05:00.000Z");
-        order["updated_at"] = json!("2026-11-23T04:05:00.000Z");
+        // A buyer app stamps the order when it places it; a fixed date would make every
+        // time-dependent rule (the promised delivery time, say) depend on when tests run.
+        order["created_at"] = json!(self.placed_at);
+        order["updated_at"] = json!(self.placed_at);
         json!({"order": order})
     }
 
@@ -508,7 +513,7 @@ async fn an_order_goes_from_select_to_delivered_with_every_step_heard(db: Db) {
         order["tags"][0], init_order["tags"][0],
         "bpp_terms unchanged"
     );
-    assert_eq!(order["created_at"], "2026-11-23T04:05:00.000Z");
+    assert_eq!(order["created_at"], c.placed_at.as_str());
     assert_eq!(order["updated_at"], on_confirm["context"]["timestamp"]);
     let forward = fulfillment(order, "Delivery");
     assert_eq!(forward["state"]["descriptor"]["code"], "Pending");
