@@ -159,14 +159,9 @@ macro_rules! in_order {
     };
 }
 
-const CLAIM_POSTGRES: &str = concat!(
-    "UPDATE outbox SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
-     WHERE id IN (SELECT c.id FROM outbox c WHERE c.state = 'pending' AND c.next_attempt_at <= $3 \
-     AND (c.lease_until IS NULL OR c.lease_until < $3) AND ",
-    in_order!(),
-    " ORDER BY c.next_attempt_at, c.id LIMIT $4 FOR UPDATE SKIP LOCKED) \
-     RETURNING id, action, bap_id, url, transaction_id, message_id, body, attempts, deadline_at, last_error"
-);
+/// PostgreSQL claims through the function of migration 0004, which is this same query with
+/// bitmap scans turned off (dead entries of the pending index would cost every claim).
+const CLAIM_POSTGRES: &str = "SELECT * FROM claim_due_callbacks($1, $2, $3, $4)";
 const CLAIM_SQLITE: &str = concat!(
     "UPDATE outbox SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
      WHERE id IN (SELECT c.id FROM outbox c WHERE c.state = 'pending' AND c.next_attempt_at <= $3 \
