@@ -32,6 +32,44 @@ pub struct Settings {
     pub catalog: CatalogSettings,
     pub orders: OrderSettings,
     pub telemetry: TelemetrySettings,
+    /// Refuse to start without a real registry (`check_production`).
+    pub production: bool,
+    pub dev: DevSettings,
+    pub buyer: BuyerSettings,
+}
+
+/// `haat dev`: the development network.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DevSettings {
+    pub registry_listen: String,
+}
+
+/// `haat buyer`: the buyer-app client's own identity and where it talks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuyerSettings {
+    pub subscriber_id: String,
+    pub keys_file: PathBuf,
+    pub callback_listen: String,
+    pub callback_url: String,
+    pub node_url: String,
+    pub registry_url: String,
+    pub session_file: PathBuf,
+    pub wait_secs: u64,
+    pub finder_fee_percent: String,
+    pub gstin: String,
+}
+
+impl BuyerSettings {
+    /// The bap_uri the buyer sends: where its callbacks must reach it.
+    pub fn bap_uri(&self) -> String {
+        if self.callback_url.is_empty() {
+            format!("http://{}", self.callback_listen)
+        } else {
+            self.callback_url.trim_end_matches('/').to_owned()
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -296,9 +334,57 @@ const ENVIRONMENT: &[(&str, &str, Kind)] = &[
         "orders.settlement.branch_name",
         Kind::Text,
     ),
+    ("HAAT_PRODUCTION", "production", Kind::Bool),
+    (
+        "HAAT_DEV_REGISTRY_LISTEN",
+        "dev.registry_listen",
+        Kind::Text,
+    ),
+    (
+        "HAAT_BUYER_SUBSCRIBER_ID",
+        "buyer.subscriber_id",
+        Kind::Text,
+    ),
+    ("HAAT_BUYER_KEYS_FILE", "buyer.keys_file", Kind::Text),
+    (
+        "HAAT_BUYER_CALLBACK_LISTEN",
+        "buyer.callback_listen",
+        Kind::Text,
+    ),
+    ("HAAT_BUYER_CALLBACK_URL", "buyer.callback_url", Kind::Text),
+    ("HAAT_BUYER_NODE_URL", "buyer.node_url", Kind::Text),
+    ("HAAT_BUYER_REGISTRY_URL", "buyer.registry_url", Kind::Text),
+    ("HAAT_BUYER_SESSION_FILE", "buyer.session_file", Kind::Text),
+    ("HAAT_BUYER_WAIT_SECS", "buyer.wait_secs", Kind::Integer),
+    (
+        "HAAT_BUYER_FINDER_FEE_PERCENT",
+        "buyer.finder_fee_percent",
+        Kind::Text,
+    ),
+    ("HAAT_BUYER_GSTIN", "buyer.gstin", Kind::Text),
     ("HAAT_LOG_FORMAT", "telemetry.log_format", Kind::Text),
     ("HAAT_LOG", "telemetry.log_level", Kind::Text),
 ];
+
+/// A registry a production node may trust: https, and not on this machine (a development
+/// registry is local and knows whatever it is told).
+pub fn is_real_registry(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("https://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = match authority.rsplit_once(':') {
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => authority,
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let local = host.eq_ignore_ascii_case("localhost")
+        || host.to_ascii_lowercase().ends_with(".localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified());
+    !host.is_empty() && !local
+}
 
 /// The environment variable that sets a setting, for error messages.
 pub fn env_name(setting: &str) -> Option<&'static str> {
@@ -470,6 +556,7 @@ impl Settings {
 
     fn check(&self) -> Result<(), ConfigError> {
         self.listen_addr()?;
+        self.check_buyer()?;
         let url = self.database_url.as_str();
         if !(url.starts_with("sqlite:")
             || url.starts_with("postgres://")
@@ -594,6 +681,72 @@ impl Settings {
             return Err(invalid(
                 "telemetry.log_level",
                 "is not a valid filter such as \"info\" or \"haat=debug\"",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The buyer tool's and the development network's settings.
+    fn check_buyer(&self) -> Result<(), ConfigError> {
+        let buyer = &self.buyer;
+        if !is_subscriber_id(&buyer.subscriber_id) {
+            return Err(invalid(
+                "buyer.subscriber_id",
+                "must be a host name such as buyer.example.com, not a URL",
+            ));
+        }
+        if buyer.callback_listen.parse::<SocketAddr>().is_err() {
+            return Err(invalid(
+                "buyer.callback_listen",
+                format!(
+                    "\"{}\" is not an address such as 127.0.0.1:8082",
+                    buyer.callback_listen
+                ),
+            ));
+        }
+        if !buyer.callback_url.is_empty() && !is_http_url(&buyer.callback_url) {
+            return Err(invalid(
+                "buyer.callback_url",
+                "must be empty or an http:// or https:// URL",
+            ));
+        }
+        for (setting, url) in [
+            ("buyer.node_url", &buyer.node_url),
+            ("buyer.registry_url", &buyer.registry_url),
+        ] {
+            if !is_http_url(url) {
+                return Err(invalid(setting, "must be an http:// or https:// URL"));
+            }
+        }
+        if buyer.wait_secs == 0 || buyer.wait_secs > 300 {
+            return Err(invalid("buyer.wait_secs", "must be between 1 and 300"));
+        }
+        let fee_ok = buyer
+            .finder_fee_percent
+            .parse::<f64>()
+            .is_ok_and(|fee| (0.0..=100.0).contains(&fee));
+        if !fee_ok {
+            return Err(invalid(
+                "buyer.finder_fee_percent",
+                "must be a percentage between 0 and 100, e.g. 3",
+            ));
+        }
+        if self.dev.registry_listen.parse::<SocketAddr>().is_err() {
+            return Err(invalid(
+                "dev.registry_listen",
+                format!(
+                    "\"{}\" is not an address such as 127.0.0.1:8081",
+                    self.dev.registry_listen
+                ),
+            ));
+        }
+        if self.production && !is_real_registry(&self.registry_url) {
+            return Err(invalid(
+                "registry_url",
+                format!(
+                    "is {}, but a node in production must look peers up in a real registry: an https:// URL of another host, such as https://prod.registry.ondc.org",
+                    self.registry_url
+                ),
             ));
         }
         Ok(())
@@ -728,5 +881,44 @@ mod tests {
         assert_eq!(settings.subscriber_id, "seller.example.com");
         assert_eq!(settings.outbox.concurrency, 3);
         assert_eq!(settings.outbox.poll_interval_ms, 200);
+    }
+
+    #[test]
+    fn a_production_node_refuses_a_registry_on_this_machine() {
+        for url in [
+            "http://127.0.0.1:8081",
+            "https://localhost:8081",
+            "https://127.0.0.1",
+            "https://[::1]:8443/lookup",
+            "http://prod.registry.ondc.org",
+        ] {
+            let error = load(&[("HAAT_PRODUCTION", "true"), ("HAAT_REGISTRY_URL", url)])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.contains("registry_url") && error.contains("production"),
+                "{url}: {error}"
+            );
+        }
+        let settings = load(&[
+            ("HAAT_PRODUCTION", "true"),
+            ("HAAT_REGISTRY_URL", "https://prod.registry.ondc.org"),
+        ])
+        .unwrap();
+        assert!(settings.production);
+        assert!(load(&[("HAAT_REGISTRY_URL", "http://127.0.0.1:8081")]).is_ok());
+    }
+
+    #[test]
+    fn the_buyer_tool_sends_its_callback_address_as_bap_uri() {
+        let settings = load(&[]).unwrap();
+        assert_eq!(settings.buyer.bap_uri(), "http://127.0.0.1:8082");
+        let settings =
+            load(&[("HAAT_BUYER_CALLBACK_URL", "https://buyer.example.com/ondc/")]).unwrap();
+        assert_eq!(settings.buyer.bap_uri(), "https://buyer.example.com/ondc");
+        let error = load(&[("HAAT_BUYER_CALLBACK_LISTEN", "here")])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("HAAT_BUYER_CALLBACK_LISTEN"), "{error}");
     }
 }

@@ -8,13 +8,19 @@ use haat::config::Settings;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let settings = match Settings::load(cli.config.as_deref()) {
+    let mut settings = match Settings::load(cli.config.as_deref()) {
         Ok(settings) => settings,
         Err(error) => {
             eprintln!("haat: {error}");
             return ExitCode::from(2);
         }
     };
+    // The buyer tool talks to a person: the node's info log would bury its answers. Its
+    // warnings still show, and HAAT_LOG chooses otherwise.
+    if matches!(cli.command, haat::cli::Command::Buyer(_)) && std::env::var_os("HAAT_LOG").is_none()
+    {
+        settings.telemetry.log_level = "warn".into();
+    }
     haat::telemetry::init(&settings.telemetry);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

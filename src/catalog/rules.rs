@@ -209,6 +209,17 @@ impl Rules {
         self.pincodes.contains_key(std_code)
     }
 
+    /// The STD code (without `std:`) a pincode is served under, the smallest when it is listed
+    /// under several.
+    pub fn std_code_of(&self, pincode: &str) -> Option<&str> {
+        let pin = pincode.parse::<u32>().ok()?;
+        self.pincodes
+            .iter()
+            .filter(|(_, set)| set.contains(&pin))
+            .map(|(code, _)| code.as_str())
+            .min()
+    }
+
     /// Does `pincode` belong to `std_code` in the validators' map?
     pub fn pincode_in_city(&self, std_code: &str, pincode: &str) -> bool {
         let Ok(pin) = pincode.parse::<u32>() else {

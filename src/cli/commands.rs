@@ -20,6 +20,8 @@ use crate::store::{OutboxState, Store};
 pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     match command {
         Command::Serve => serve(settings).await,
+        Command::Dev(args) => super::dev::run(settings, args).await,
+        Command::Buyer(args) => super::buyer::run(settings, args).await,
         Command::Keys(KeysCommand::Generate(args)) => keys_generate(settings, args),
         Command::Keys(KeysCommand::Show) => keys_show(settings),
         Command::Outbox(command) => outbox(settings, command).await,
@@ -29,7 +31,25 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Registry(RegistryCommand::Lookup(args)) => lookup(settings, args).await,
         Command::Sellers(SellersCommand::Token(args)) => seller_token(settings, args).await,
         Command::Sellers(SellersCommand::Revoke(args)) => seller_revoke(settings, args).await,
+        Command::Logs(super::LogsCommand::Export(args)) => export_logs(settings, args).await,
     }
+}
+
+async fn export_logs(settings: Settings, args: super::ExportLogsArgs) -> anyhow::Result<()> {
+    let store = open_store(&settings).await?;
+    let export = super::logs::LogExport {
+        transaction_id: args.transaction,
+        with_search: args.with_search,
+        out_dir: args.out,
+        format: args.format,
+        force: args.force,
+        subscriber_url: settings.subscriber_url.clone(),
+        store_name: redact(&settings.database_url),
+    };
+    let report = super::logs::export_logs(&store, &export).await;
+    store.close().await;
+    super::logs::print_report(&report?, &export);
+    Ok(())
 }
 
 async fn seller_token(settings: Settings, args: super::TokenArgs) -> anyhow::Result<()> {

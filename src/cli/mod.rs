@@ -25,6 +25,11 @@ pub struct Cli {
 pub enum Command {
     /// Start the node: serve buyer apps' requests and deliver callbacks.
     Serve,
+    /// Start a local ONDC network for trying Haat: the node with the demo catalogue, plus a
+    /// development registry that knows it and the `haat buyer` tool. Never for production.
+    Dev(dev::DevArgs),
+    /// A signed buyer-app client: search, order and follow an order as a buyer app would.
+    Buyer(buyer::BuyerArgs),
     /// Create or show the node's signing and encryption keys.
     #[command(subcommand)]
     Keys(KeysCommand),
@@ -40,6 +45,39 @@ pub enum Command {
     /// Give sellers access to the seller API (/api/v1), or take it away.
     #[command(subcommand)]
     Sellers(SellersCommand),
+    /// Export a transaction's requests and callbacks as ONDC certification logs.
+    #[command(subcommand)]
+    Logs(LogsCommand),
+}
+
+#[derive(Subcommand)]
+pub enum LogsCommand {
+    /// Write every request the node received and every callback it delivered for one
+    /// transaction, byte for byte, one file each, named and numbered in time order as ONDC's
+    /// log validation expects (01_select.json, 02_on_select.json, …, on_status_packed.json, …).
+    /// Callbacks that never reached the buyer app (pending, failed, dead) are left out and
+    /// counted. With --format har, one HTTP Archive of every request and delivery attempt
+    /// instead, with headers and answers, for debugging.
+    Export(ExportLogsArgs),
+}
+
+#[derive(Args)]
+pub struct ExportLogsArgs {
+    /// The transaction_id of the flow (`haat outbox list --json` shows them).
+    #[arg(long = "transaction", value_name = "ID")]
+    pub transaction: String,
+    /// The directory to write into; created if missing. It must be empty unless --force.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Put the catalogue pull (search and its on_search pages) of this other transaction first.
+    #[arg(long, value_name = "TXN")]
+    pub with_search: Option<String>,
+    /// json: one file per message; har: one DIR/<transaction>.har.
+    #[arg(long, value_enum, default_value = "json")]
+    pub format: logs::LogFormat,
+    /// Write into a directory that already has files (files of the same name are replaced).
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Subcommand)]
@@ -191,5 +229,8 @@ pub struct LookupArgs {
     pub subscriber_type: Option<String>,
 }
 
+pub mod buyer;
 mod commands;
+pub mod dev;
+pub mod logs;
 pub use commands::run;

@@ -7,6 +7,7 @@
 
 mod catalog;
 mod journal;
+mod logs;
 mod orders;
 mod outbox;
 mod values;
@@ -21,6 +22,7 @@ use sqlx::sqlite::{
 
 pub use catalog::{fts5_query, CatalogQuery, CatalogSlice, ImportReport, Stored};
 pub use journal::{InboundRecord, JournalEntry, JournalOutcome, JournalWriter, PendingInbound};
+pub use logs::{DeliveryAttempt, ReceivedRequest, SentCallback, TransactionLog};
 pub use orders::{
     CommitResult, IssueWrite, OrderChange, OrderEvent, OrderSummary, OrderWrite, StoredOrder,
 };

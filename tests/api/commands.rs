@@ -21,11 +21,68 @@ fn every_command_explains_itself_with_help() {
         vec!["registry", "lookup", "--help"],
         vec!["sellers", "token", "--help"],
         vec!["sellers", "revoke", "--help"],
+        vec!["dev", "--help"],
+        vec!["logs", "export", "--help"],
+        vec!["buyer", "--help"],
+        vec!["buyer", "keys", "--help"],
+        vec!["buyer", "search", "--help"],
+        vec!["buyer", "select", "--help"],
+        vec!["buyer", "init", "--help"],
+        vec!["buyer", "confirm", "--help"],
+        vec!["buyer", "status", "--help"],
+        vec!["buyer", "track", "--help"],
+        vec!["buyer", "cancel", "--help"],
+        vec!["buyer", "return", "--help"],
+        vec!["buyer", "watch", "--help"],
     ] {
         let (ok, out, _) = haat(&args, &[]);
         assert!(ok, "{args:?}");
         assert!(out.contains("Usage:"), "{args:?}: {out}");
     }
+}
+
+#[test]
+fn the_buyer_tool_says_which_step_comes_first() {
+    let dir = temp_path("buyer-steps");
+    let keys = dir.join("buyer-keys.json");
+    let session = dir.join("session.json");
+    let env = [
+        ("HAAT_BUYER_KEYS_FILE", keys.to_str().unwrap()),
+        ("HAAT_BUYER_SESSION_FILE", session.to_str().unwrap()),
+    ];
+    let (ok, _, error) = haat(&["buyer", "search", "saree"], &env);
+    assert!(!ok);
+    assert!(
+        error.contains("no key file") && error.contains("haat buyer keys"),
+        "{error}"
+    );
+    let (ok, shown, error) = haat(&["buyer", "keys"], &env);
+    assert!(ok, "{error}");
+    let shown: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(shown["type"], "BAP");
+    assert_eq!(shown["subscriber_id"], "buyer.localhost");
+    let (ok, _, error) = haat(&["buyer", "select", "1"], &env);
+    assert!(!ok);
+    assert!(error.contains("haat buyer search"), "{error}");
+    let (ok, _, error) = haat(&["buyer", "confirm"], &env);
+    assert!(!ok);
+    assert!(error.contains("no order in progress"), "{error}");
+}
+
+#[test]
+fn a_production_node_will_not_start_with_a_development_registry() {
+    let (ok, _, error) = haat(
+        &["serve"],
+        &[
+            ("HAAT_PRODUCTION", "true"),
+            ("HAAT_REGISTRY_URL", "http://127.0.0.1:8081"),
+        ],
+    );
+    assert!(!ok);
+    assert!(
+        error.contains("registry_url") && error.contains("real registry"),
+        "{error}"
+    );
 }
 
 #[tokio::test]

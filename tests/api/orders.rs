@@ -23,7 +23,7 @@ pub struct Market {
 
 /// Seller "shop" terms: delivery 50, packing 20, prices before 12% GST, a 10% fee for
 /// cancelling after packing.
-fn shop_terms() -> Terms {
+pub fn shop_terms() -> Terms {
     Terms {
         delivery_charge: "50.00".into(),
         free_delivery_above: None,
@@ -44,7 +44,7 @@ fn shop_terms() -> Terms {
     }
 }
 
-fn open_all_hours(provider: &mut Provider) {
+pub fn open_all_hours(provider: &mut Provider) {
     for location in &mut provider.locations {
         location.days = "1,2,3,4,5,6,7".into();
         location.open = "0000".into();
@@ -129,6 +129,8 @@ pub struct Checkout {
     pub transaction_id: String,
     /// When the buyer "placed" the order: the confirm's created_at and updated_at.
     pub placed_at: String,
+    /// Every request sent in this transaction: (action, the exact bytes posted).
+    pub sent: parking_lot::Mutex<Vec<(String, Vec<u8>)>>,
 }
 
 pub const DROP_GPS: &str = "12.9716,77.5946";
@@ -157,6 +159,7 @@ impl Checkout {
         Self {
             transaction_id: uuid::Uuid::new_v4().to_string(),
             placed_at: haat::protocol::time::format_timestamp(chrono::Utc::now()),
+            sent: Default::default(),
         }
     }
 
@@ -164,6 +167,9 @@ impl Checkout {
     pub async fn send(&self, m: &Market, action: &str, message: Value) -> String {
         let mut body = m.w.buyer.body(action, message);
         body["context"]["transaction_id"] = json!(self.transaction_id);
+        // `TestApp::send` posts exactly these bytes (serializing a value is deterministic).
+        let bytes = serde_json::to_vec(&body).unwrap();
+        self.sent.lock().push((action.to_owned(), bytes));
         let answer = m.w.app.send(&m.w.buyer, action, &body).await;
         assert!(
             answer.is_ack(),
