@@ -131,8 +131,11 @@ impl Namer {
     }
 }
 
-/// An update is named after what it changes (RETAIL-DIGEST.md §11): a return request, the
-/// delivery address or instructions, the refund settlement, the billing details.
+/// An update is named after what it changes (RETAIL-DIGEST.md §11), with the names of ONDC's
+/// log-validation utility where it has one: a return request is `update_reverse_qc`, the
+/// refund settlement `update_settlement_part_cancel` or `update_settlement_reverse_qc` (after
+/// the fulfilment it settles), the delivery address or instructions `update_address` and
+/// `update_instructions`.
 pub fn update_name(message: &Value) -> String {
     let order = &message["order"];
     let name = match message["update_target"].as_str().unwrap_or_default() {
@@ -141,7 +144,7 @@ pub fn update_name(message: &Value) -> String {
                 .iter()
                 .any(|f| has_tag(f, "return_request")) =>
         {
-            "update_return"
+            "update_reverse_qc"
         }
         "fulfillment" => {
             let changed = fulfillments(order);
@@ -153,12 +156,16 @@ pub fn update_name(message: &Value) -> String {
             } else if end_has("authorization") {
                 "update_authorization"
             } else if changed.iter().any(|f| has_tag(f, "reverseqc_output")) {
-                "update_reverse_qc"
+                "update_reverse_qc_output"
             } else {
                 "update"
             }
         }
-        "payment" => "update_payment",
+        "payment" => match fulfillments(order).first().map(|f| &f["type"]) {
+            Some(kind) if kind == "Cancel" => "update_settlement_part_cancel",
+            Some(kind) if kind == "Return" => "update_settlement_reverse_qc",
+            _ => "update_settlement",
+        },
         "billing" => "update_billing",
         _ => "update",
     };
@@ -194,7 +201,10 @@ pub fn on_status_name(order: &Value, sent_states: &HashMap<String, String>) -> S
 
 /// An on_update is named after the fulfilment it changes: a new Cancel fulfilment is a
 /// seller's part cancel (`on_update_part_cancel`), a Return fulfilment is named after its
-/// state (`on_update_return_approved`, `on_update_liquidated`). One that changes neither and
+/// state as ONDC's log-validation utility names the return steps
+/// (`on_update_interim_reverse_qc`, `on_update_approval`, `on_update_picked`,
+/// `on_update_delivered`, `on_update_liquidated`; other states `on_update_return_<state>`).
+/// One that changes neither and
 /// answers an update without an error is named after that update (`on_update_instructions`
 /// for `update_instructions`); anything else is `on_update`.
 pub fn on_update_name(
@@ -218,10 +228,18 @@ pub fn on_update_name(
     if let Some(code) = changed
         .iter()
         .filter(|f| f["type"] == "Return")
-        .map(|f| snake_case(state_code(f)))
+        .map(|f| state_code(f))
         .find(|code| !code.is_empty())
     {
-        return format!("on_update_{code}");
+        return match code {
+            "Return_Initiated" => "on_update_interim_reverse_qc".to_owned(),
+            "Return_Approved" => "on_update_approval".to_owned(),
+            "Return_Picked" => "on_update_picked".to_owned(),
+            "Return_Delivered" => "on_update_delivered".to_owned(),
+            "Return_Rejected" => "on_update_rejected".to_owned(),
+            "Liquidated" => "on_update_liquidated".to_owned(),
+            other => format!("on_update_{}", snake_case(other)),
+        };
     }
     match answered_request {
         Some(update) if !refused && update.starts_with("update_") => format!("on_{update}"),
@@ -429,8 +447,8 @@ mod tests {
                     ("R1", "Return", "Return_Initiated"),
                 ],
                 vec![("F1", "Order-delivered")],
-                Some("update_return"),
-                "on_update_return_initiated",
+                Some("update_reverse_qc"),
+                "on_update_interim_reverse_qc",
             ),
             (
                 vec![
@@ -439,25 +457,25 @@ mod tests {
                 ],
                 vec![("F1", "Order-delivered"), ("R1", "Return_Initiated")],
                 None,
-                "on_update_return_approved",
+                "on_update_approval",
             ),
             (
                 vec![("R1", "Return", "Return_Rejected")],
                 vec![("R1", "Return_Initiated")],
                 None,
-                "on_update_return_rejected",
+                "on_update_rejected",
             ),
             (
                 vec![("R1", "Return", "Return_Picked")],
                 vec![("R1", "Return_Approved")],
                 None,
-                "on_update_return_picked",
+                "on_update_picked",
             ),
             (
                 vec![("R1", "Return", "Return_Delivered")],
                 vec![("R1", "Return_Picked")],
                 None,
-                "on_update_return_delivered",
+                "on_update_delivered",
             ),
             (
                 vec![("R1", "Return", "Liquidated")],
@@ -473,7 +491,7 @@ mod tests {
                 ],
                 vec![("R1", "Return_Delivered"), ("R2", "Return_Initiated")],
                 None,
-                "on_update_return_rejected",
+                "on_update_rejected",
             ),
             (
                 // A part cancel sent earlier does not name a later return.
@@ -483,7 +501,7 @@ mod tests {
                 ],
                 vec![("C1", "Cancelled"), ("R1", "Return_Initiated")],
                 None,
-                "on_update_return_approved",
+                "on_update_approval",
             ),
             (
                 vec![("C1", "Cancel", "Cancelled"), ("C2", "Cancel", "Cancelled")],
@@ -548,16 +566,22 @@ mod tests {
         let reverse_qc = json!({"update_target": "fulfillment", "order": {"fulfillments": [
             {"id": "R1", "type": "Return", "tags": [{"code": "reverseqc_output", "list": []}]}]}});
         let payment = json!({"update_target": "payment", "order": {"id": "O1", "payment": {}}});
+        let part_cancel_refund = json!({"update_target": "payment", "order": {"id": "O1",
+            "fulfillments": [{"id": "C1", "type": "Cancel"}], "payment": {}}});
+        let return_refund = json!({"update_target": "payment", "order": {"id": "O1",
+            "fulfillments": [{"id": "R1", "type": "Return"}], "payment": {}}});
         let billing = json!({"update_target": "billing", "order": {"id": "O1", "billing": {}}});
         let bare_item = json!({"update_target": "item", "order": {"id": "O1"}});
         let unknown = json!({"update_target": "quote"});
         for (message, expected) in [
-            (return_request, "update_return"),
+            (return_request, "update_reverse_qc"),
             (instructions, "update_instructions"),
             (address, "update_address"),
             (authorization, "update_authorization"),
-            (reverse_qc, "update_reverse_qc"),
-            (payment, "update_payment"),
+            (reverse_qc, "update_reverse_qc_output"),
+            (payment, "update_settlement"),
+            (part_cancel_refund, "update_settlement_part_cancel"),
+            (return_refund, "update_settlement_reverse_qc"),
             (billing, "update_billing"),
             (bare_item, "update"),
             (unknown, "update"),

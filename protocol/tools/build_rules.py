@@ -28,6 +28,8 @@ backslash and match any character; on well-formed values both readings agree.)
 """
 import json
 import pathlib
+import re
+
 import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -36,13 +38,23 @@ DOMAINS = ["RET10", "RET12", "RET16"]
 
 
 class TextDates(yaml.SafeLoader):
-    """The safe loader without YAML 1.1's implicit timestamps: 2024-01-01 stays text."""
+    """The safe loader read as YAML 1.2, the way ONDC's own tools (js-yaml) read these files:
+    no implicit timestamps (2024-01-01 stays text), and only true/false are booleans (YAML
+    1.1 would turn the enum values yes, no, on and off into booleans too)."""
 
 
 TextDates.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    first: [
+        (tag, regexp)
+        for tag, regexp in resolvers
+        if tag not in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:bool")
+    ]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+for first in "tTfF":
+    TextDates.yaml_implicit_resolvers.setdefault(first, []).append(
+        ("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"))
+    )
 
 
 def check(node, where="$"):

@@ -685,11 +685,11 @@ async fn an_item_is_returned(db: Db) {
     assert_eq!(
         kinds(&logs)[13..],
         [
-            "update_return",
-            "on_update_return_initiated",
-            "on_update_return_approved",
-            "on_update_return_picked",
-            "on_update_return_delivered",
+            "update_reverse_qc",
+            "on_update_interim_reverse_qc",
+            "on_update_approval",
+            "on_update_picked",
+            "on_update_delivered",
         ]
         .map(String::from),
     );

@@ -597,11 +597,11 @@ async fn part_cancels_updates_and_returns_are_named_after_what_they_carry() {
         "on_status_at_destination_hub",
         "on_status_out_for_delivery",
         "on_status_delivered",
-        "update_return",
-        "on_update_return_initiated",
-        "on_update_return_approved",
-        "on_update_return_picked",
-        "on_update_return_delivered",
+        "update_reverse_qc",
+        "on_update_interim_reverse_qc",
+        "on_update_approval",
+        "on_update_picked",
+        "on_update_delivered",
     ]
     .map(String::from);
     assert_eq!(listing(&out), numbered(&expected));
