@@ -610,7 +610,10 @@ async fn confirm(settings: &Settings, args: ConfirmArgs, json: bool) -> anyhow::
     }
     session.save(&settings.buyer.session_file)?;
     if !json && !has_error(&answer) {
-        println!("Order {order_id} placed. Follow it with `haat buyer status`, `haat buyer track` or `haat buyer watch`.");
+        println!(
+            "Order {order_id} placed (transaction {}). Follow it with `haat buyer status`, `haat buyer track` or `haat buyer watch`.",
+            flow.route.transaction_id
+        );
     }
     outcome(&answer)
 }
