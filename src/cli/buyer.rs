@@ -604,6 +604,7 @@ async fn confirm(settings: &Settings, args: ConfirmArgs, json: bool) -> anyhow::
         message,
     );
     let answer = exchange(settings, &body, "on_confirm", json).await?;
+    let transaction_id = flow.route.transaction_id.clone();
     flow.order_id = Some(order_id.clone());
     if !has_error(&answer) {
         flow.order = Some(answer.body["message"]["order"].clone());
@@ -611,8 +612,7 @@ async fn confirm(settings: &Settings, args: ConfirmArgs, json: bool) -> anyhow::
     session.save(&settings.buyer.session_file)?;
     if !json && !has_error(&answer) {
         println!(
-            "Order {order_id} placed (transaction {}). Follow it with `haat buyer status`, `haat buyer track` or `haat buyer watch`.",
-            flow.route.transaction_id
+            "Order {order_id} placed (transaction {transaction_id}). Follow it with `haat buyer status`, `haat buyer track` or `haat buyer watch`."
         );
     }
     outcome(&answer)
