@@ -16,6 +16,8 @@ const DEFAULTS: &str = include_str!("../config/default.toml");
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     pub listen: String,
+    /// Share `listen` with other node processes (SO_REUSEPORT).
+    pub reuse_port: bool,
     pub database_url: String,
     pub subscriber_id: String,
     pub subscriber_url: String,
@@ -185,6 +187,7 @@ enum Kind {
 /// Every environment variable Haat reads, the setting it sets and how its text is read.
 const ENVIRONMENT: &[(&str, &str, Kind)] = &[
     ("HAAT_LISTEN", "listen", Kind::Text),
+    ("HAAT_REUSE_PORT", "reuse_port", Kind::Bool),
     ("HAAT_DATABASE_URL", "database_url", Kind::Text),
     ("HAAT_SUBSCRIBER_ID", "subscriber_id", Kind::Text),
     ("HAAT_SUBSCRIBER_URL", "subscriber_url", Kind::Text),

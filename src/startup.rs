@@ -90,6 +90,27 @@ pub fn http_client(timeout: Duration) -> Result<reqwest::Client, StartupError> {
         .map_err(|e| StartupError::Http(e.to_string()))
 }
 
+/// The node's listening socket: its own, or with `reuse_port` one that other node processes
+/// on this machine share (the kernel spreads connections over them).
+fn bind(settings: &Settings) -> std::io::Result<TcpListener> {
+    if !settings.reuse_port {
+        return TcpListener::bind(&settings.listen);
+    }
+    let address: std::net::SocketAddr = settings
+        .listen
+        .parse()
+        .map_err(|_| std::io::Error::other("not an address"))?;
+    let socket = if address.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_reuseport(true)?;
+    socket.bind(address)?;
+    socket.listen(1024)?.into_std()
+}
+
 pub struct Application {
     port: u16,
     server: Server,
@@ -98,11 +119,10 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
-        let listener =
-            TcpListener::bind(&settings.listen).map_err(|source| StartupError::Listen {
-                address: settings.listen.clone(),
-                source,
-            })?;
+        let listener = bind(&settings).map_err(|source| StartupError::Listen {
+            address: settings.listen.clone(),
+            source,
+        })?;
         Self::build_with_listener(settings, listener).await
     }
 

@@ -16,3 +16,4 @@ mod onboarding;
 mod orders;
 mod process;
 mod rules;
+mod scale;
