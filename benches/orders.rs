@@ -16,6 +16,7 @@
 //! cargo bench --bench orders -- [--db sqlite|postgres] [--mode select-latency|flows|all]
 //!     [--selects N] [--select-concurrency 1,8] [--flows N] [--concurrency C] [--buyers B]
 //!     [--sqlite-sync normal|full] [--max-secs S] [--env HAAT_NAME=value]... [--keep-store]
+//!     [--with-status]
 //!
 //! cargo bench --bench orders -- --db postgres                       # both goals on PostgreSQL
 //! cargo bench --bench orders -- --db sqlite                         # the same on SQLite
@@ -27,6 +28,8 @@
 //! --concurrency 64 --buyers 8 --max-secs 120`. `--env` passes a setting to the node (for
 //! experiments such as `--env HAAT_OUTBOX_POLL_MS=20`); without it the node runs with its
 //! defaults. `--keep-store` leaves the store (SQLite file or PostgreSQL schema) for inspection.
+//! `--with-status` ends each checkout with status → on_status: the mixed order workload
+//! (select, init, confirm, status) of BENCHMARKS.md.
 //!
 //! Set-up: the node gets a fresh store (a temporary SQLite file, or a new schema in
 //! `postgres://postgres@127.0.0.1:5432/test`, or `$HAAT_TEST_POSTGRES_URL`), into which the
@@ -104,6 +107,8 @@ struct Options {
     max_secs: u64,
     env: Vec<(String, String)>,
     keep_store: bool,
+    /// Each checkout ends with a status → on_status (the mixed order workload).
+    with_status: bool,
 }
 
 fn options() -> Options {
@@ -119,6 +124,7 @@ fn options() -> Options {
         max_secs: 120,
         env: Vec::new(),
         keep_store: false,
+        with_status: false,
     };
     let args: Vec<String> = std::env::args().collect();
     let mut i = 1;
@@ -152,6 +158,11 @@ fn options() -> Options {
             }
             "--keep-store" => {
                 options.keep_store = true;
+                i += 1;
+                continue;
+            }
+            "--with-status" => {
+                options.with_status = true;
                 i += 1;
                 continue;
             }
@@ -446,6 +457,7 @@ struct Bench {
     signers: Vec<Signer>,
     offers: Vec<Offer>,
     listener: Arc<Listener>,
+    with_status: bool,
 }
 
 /// One request answered by its callback: the ACK's latency and the round trip (request sent
@@ -858,6 +870,21 @@ async fn checkout(
         return Err("on_confirm is not about the confirmed order".into());
     }
     sample.record("confirm", &step);
+    if bench.with_status {
+        let step = bench
+            .step(
+                connection,
+                signer,
+                "status",
+                &transaction_id,
+                json!({"order_id": order_id}),
+            )
+            .await?;
+        if step.answer["message"]["order"]["id"] != order_id.as_str() {
+            return Err("on_status is not about the order".into());
+        }
+        sample.record("status", &step);
+    }
     sample.flows.push(began.elapsed());
     Ok(())
 }
@@ -1159,6 +1186,7 @@ async fn main() {
             .collect(),
         offers,
         listener: listener.clone(),
+        with_status: options.with_status,
     });
     println!(
         "orders bench: store {}{}, {} buyer apps, {} items of {} sellers{}",
@@ -1240,13 +1268,17 @@ async fn main() {
         let completed = sample.flows.len();
         let rate = completed as f64 / elapsed.as_secs_f64();
         println!(
-            "select → init → confirm, {} in flight: {completed} of {} checkouts completed in {:.2} s: {rate:.0} flows/s, {} failed",
+            "select → init → confirm{}, {} in flight: {completed} of {} checkouts completed in {:.2} s: {rate:.0} flows/s, {} failed",
+            if options.with_status { " → status" } else { "" },
             options.concurrency,
             options.flows,
             elapsed.as_secs_f64(),
             sample.failures.total()
         );
-        for action in ["select", "init", "confirm"] {
+        for action in ["select", "init", "confirm", "status"] {
+            if !sample.acks.contains_key(action) {
+                continue;
+            }
             let mut acks = sample.acks.remove(action).unwrap_or_default();
             let mut trips = sample.round_trips.remove(action).unwrap_or_default();
             println!("  {action:<8} round trip: {}", spread(&mut trips));

@@ -4,10 +4,26 @@
 //! request to the signed bodies ready for the outbox (catalogue query, serviceability, pages,
 //! serialisation, Ed25519 signature), on SQLite or PostgreSQL.
 //!
+//! Then, with the real node (`--node-searches N`, 0 to skip): the release `haat serve` is
+//! started on that store, timed from its start to the first ACK of a signed search (cold
+//! start); simulated buyer apps, each with its own key and its own callback listener, send N
+//! filtered searches (`--concurrency C` at once) and time each from sending to the first
+//! on_search page arriving at that buyer app, then five full city pulls; the node's CPU time
+//! and peak memory (VmHWM) are read from `/proc`. Loopback only; bounded by N.
+//!
 //!     cargo bench --bench search -- [--db sqlite|postgres] [--sellers 2000] [--items 50] [--runs 30]
+//!         [--node-searches 2000] [--concurrency 8] [--buyers 8] [--keep-store]
+
+mod harness;
 
 use std::collections::HashMap;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use actix_web::{web, App, HttpResponse, HttpServer};
+use harness::{buyers, percentile, proc_stat, serve_registry};
+use parking_lot::Mutex;
 
 use haat::catalog::model::*;
 use haat::config::Settings;
@@ -288,11 +304,23 @@ async fn main() {
         "fulfillment": {"type": "Delivery", "end": {"location": {"gps": "25.317645,82.973915", "address": {"area_code": "221001"}}}}}),
         )
     };
+    let common_words = || {
+        request(
+            "std:0542",
+            json!({"item": {"descriptor": {"name": "banarasi saree"}},
+        "fulfillment": {"type": "Delivery", "end": {"location": {"gps": "25.317645,82.973915", "address": {"area_code": "221001"}}}}}),
+        )
+    };
     let full = || request("std:0542", json!({"fulfillment": {"type": "Delivery"}}));
     for (name, make, runs) in [
         (
             "filtered search (text + city + drop point)",
             &filtered as &dyn Fn() -> Value,
+            runs,
+        ),
+        (
+            "filtered search, two common words (\"banarasi saree\": 500 items)",
+            &common_words,
             runs,
         ),
         ("full city pull", &full, runs.min(10)),
@@ -314,5 +342,296 @@ async fn main() {
         );
     }
     store.close().await;
-    let _ = std::fs::remove_dir_all(&dir);
+    let node_searches: usize = option(&args, "--node-searches", "2000").parse().unwrap();
+    if node_searches > 0 {
+        let concurrency: usize = option(&args, "--concurrency", "8").parse().unwrap();
+        let buyer_count: usize = option(&args, "--buyers", "8").parse().unwrap();
+        through_the_node(&db, &url, &dir, node_searches, concurrency, buyer_count).await;
+    }
+    if args.iter().any(|a| a == "--keep-store") {
+        eprintln!("the store is kept: {url}");
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// When each on_search message_id first arrived at a buyer app.
+type Arrivals = Arc<Mutex<HashMap<String, Instant>>>;
+
+/// What the searching buyer apps saw: ACK latencies, round trips, failures by reason.
+type Results = Arc<Mutex<(Vec<Duration>, Vec<Duration>, HashMap<String, usize>)>>;
+
+/// A simulated buyer app's callback listener; returns its URL (the bap_uri).
+fn callback_listener(arrivals: Arrivals) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = HttpServer::new(move || {
+        let arrivals = arrivals.clone();
+        App::new()
+            .app_data(web::PayloadConfig::new(8 * 1024 * 1024))
+            .route(
+                "/{callback}",
+                web::post().to(move |body: web::Bytes| {
+                    let arrivals = arrivals.clone();
+                    async move {
+                        let at = Instant::now();
+                        if let Ok(value) = serde_json::from_slice::<Value>(&body) {
+                            if let Some(id) = value["context"]["message_id"].as_str() {
+                                arrivals.lock().entry(id.to_owned()).or_insert(at);
+                            }
+                        }
+                        HttpResponse::Ok().json(json!({"message": {"ack": {"status": "ACK"}}}))
+                    }
+                }),
+            )
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    tokio::spawn(server);
+    url
+}
+
+/// The n-th filtered search of the node phase: (city, intent), over the cities the network
+/// knows (a search for another is refused with 30000, as it should be).
+fn filtered(n: usize) -> (String, Value) {
+    let cities: Vec<_> = CITIES
+        .iter()
+        .filter(|c| haat::catalog::rules::rules().is_city(c.0))
+        .collect();
+    let (std_code, pincode, gps, _) = *cities[n % cities.len()];
+    let text = format!("{} {}", CRAFTS[n % CRAFTS.len()], THINGS[n % THINGS.len()]);
+    (
+        format!("std:{std_code}"),
+        json!({"item": {"descriptor": {"name": text}},
+            "fulfillment": {"type": "Delivery", "end": {"location": {"gps": gps, "address": {"area_code": pincode}}}},
+            "payment": {"@ondc/org/buyer_app_finder_fee_type": "percent", "@ondc/org/buyer_app_finder_fee_amount": "3"}}),
+    )
+}
+
+/// A signed search of one buyer app; (message_id, body, Authorization).
+fn signed_search(
+    buyer: &(String, Signer, String),
+    city: &str,
+    intent: Value,
+) -> (String, Vec<u8>, String) {
+    let mut body = request(city, intent);
+    body["context"]["bap_id"] = json!(buyer.0);
+    body["context"]["bap_uri"] = json!(buyer.2);
+    let message_id = body["context"]["message_id"].as_str().unwrap().to_owned();
+    let bytes = serde_json::to_vec(&body).unwrap();
+    let now = chrono::Utc::now().timestamp() as u64;
+    let authorization = buyer.1.authorization(&bytes, now, now + 300);
+    (message_id, bytes, authorization)
+}
+
+/// Sends one search; Ok(ACK latency) or Err(why).
+async fn send(
+    http: &reqwest::Client,
+    node: &str,
+    search: &(String, Vec<u8>, String),
+) -> Result<Duration, String> {
+    let began = Instant::now();
+    let post = || {
+        http.post(format!("{node}/search"))
+            .header("Content-Type", "application/json")
+            .header("Authorization", &search.2)
+            .body(search.1.clone())
+            .send()
+    };
+    // A kept-alive connection the node has just closed fails at once; a new one is tried.
+    let response = match post().await {
+        Ok(response) => response,
+        Err(_) => post().await.map_err(|e| e.to_string())?,
+    };
+    let answer: Value = response.json().await.map_err(|e| e.to_string())?;
+    if answer["message"]["ack"]["status"] == "ACK" {
+        Ok(began.elapsed())
+    } else {
+        Err(answer["error"]["code"]
+            .as_str()
+            .unwrap_or("NACK")
+            .to_owned())
+    }
+}
+
+async fn arrival(arrivals: &Arrivals, message_id: &str, within: Duration) -> Option<Instant> {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if let Some(at) = arrivals.lock().get(message_id) {
+            return Some(*at);
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    None
+}
+
+fn line(name: &str, mut times: Vec<Duration>) {
+    if times.is_empty() {
+        println!("  {name}: none");
+        return;
+    }
+    times.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!(
+        "  {name}: p50 {:.2} ms  p90 {:.2}  p99 {:.2}  max {:.2}  ({} samples)",
+        ms(percentile(&times, 0.5)),
+        ms(percentile(&times, 0.9)),
+        ms(percentile(&times, 0.99)),
+        ms(*times.last().unwrap()),
+        times.len()
+    );
+}
+
+/// The real node on the 100,000-item store: cold start, search → on_search as buyer apps see
+/// it, CPU and peak memory.
+async fn through_the_node(
+    db: &str,
+    url: &str,
+    dir: &std::path::Path,
+    searches: usize,
+    concurrency: usize,
+    buyer_count: usize,
+) {
+    let apps = buyers(buyer_count, "search.bench.test");
+    let registry = serve_registry(&apps);
+    let arrivals: Arrivals = Arc::default();
+    let apps: Arc<Vec<(String, Signer, String)>> = Arc::new(
+        apps.iter()
+            .map(|(id, keys)| {
+                (
+                    id.clone(),
+                    Signer::new(keys.signing.clone(), id, &keys.unique_key_id),
+                    callback_listener(arrivals.clone()),
+                )
+            })
+            .collect(),
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let node_url = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()
+        .unwrap();
+    // Cold start: from starting the process to the first ACK of a signed search.
+    let started = Instant::now();
+    let mut node = Command::new(env!("CARGO_BIN_EXE_haat"))
+        .arg("serve")
+        .env("HAAT_DATABASE_URL", url)
+        .env("HAAT_LISTEN", format!("127.0.0.1:{port}"))
+        .env("HAAT_SUBSCRIBER_ID", "seller.bench.test")
+        .env("HAAT_SUBSCRIBER_URL", &node_url)
+        .env("HAAT_KEYS_FILE", dir.join("node-keys.json"))
+        .env("HAAT_REGISTRY_URL", &registry)
+        .env("HAAT_CATALOG_LOAD_DEMO", "false")
+        .env("HAAT_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("haat serve starts");
+    let (city, intent) = filtered(0);
+    let first_ack = loop {
+        let search = signed_search(&apps[0], &city, intent.clone());
+        if send(&http, &node_url, &search).await.is_ok() {
+            break started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the node answers"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    };
+    println!("{db}: the real node on {url}");
+    println!(
+        "  cold start to the first ACK of a signed search: {:.0} ms",
+        first_ack.as_secs_f64() * 1e3
+    );
+    // One search per buyer app first: the node's key cache and the catalogue's pages warm up.
+    for app in apps.iter() {
+        let search = signed_search(app, &city, intent.clone());
+        send(&http, &node_url, &search).await.unwrap();
+        arrival(&arrivals, &search.0, Duration::from_secs(10)).await;
+    }
+    let (cpu_before, _) = proc_stat(node.id());
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let results: Results = Arc::default();
+    let began = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        let (http, node_url, apps, arrivals, next, results) = (
+            http.clone(),
+            node_url.clone(),
+            apps.clone(),
+            arrivals.clone(),
+            next.clone(),
+            results.clone(),
+        );
+        workers.push(tokio::spawn(async move {
+            loop {
+                let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if n >= searches {
+                    break;
+                }
+                let (city, intent) = filtered(n);
+                let search = signed_search(&apps[n % apps.len()], &city, intent);
+                let sent = Instant::now();
+                match send(&http, &node_url, &search).await {
+                    Ok(ack) => match arrival(&arrivals, &search.0, Duration::from_secs(35)).await {
+                        Some(at) => {
+                            let mut r = results.lock();
+                            r.0.push(ack);
+                            r.1.push(at - sent);
+                        }
+                        None => *results.lock().2.entry("no on_search".into()).or_default() += 1,
+                    },
+                    Err(why) => *results.lock().2.entry(why).or_default() += 1,
+                }
+            }
+        }));
+    }
+    for worker in workers {
+        worker.await.unwrap();
+    }
+    let elapsed = began.elapsed();
+    let (cpu_after, _) = proc_stat(node.id());
+    let (acks, round_trips, errors) = std::mem::take(&mut *results.lock());
+    println!(
+        "  {searches} filtered searches, {concurrency} at once, from {} buyer apps: {:.0}/s, errors {errors:?}; node CPU {:.2} s ({:.2} cores)",
+        apps.len(),
+        round_trips.len() as f64 / elapsed.as_secs_f64(),
+        cpu_after - cpu_before,
+        (cpu_after - cpu_before) / elapsed.as_secs_f64()
+    );
+    line("ACK", acks);
+    line("search → first on_search at the buyer app", round_trips);
+    let mut pulls = Vec::new();
+    for n in 0..5 {
+        let (std_code, _, _, _) = CITIES[n];
+        let search = signed_search(
+            &apps[n % apps.len()],
+            &format!("std:{std_code}"),
+            json!({"fulfillment": {"type": "Delivery"},
+                "payment": {"@ondc/org/buyer_app_finder_fee_type": "percent", "@ondc/org/buyer_app_finder_fee_amount": "3"}}),
+        );
+        let sent = Instant::now();
+        send(&http, &node_url, &search).await.unwrap();
+        if let Some(at) = arrival(&arrivals, &search.0, Duration::from_secs(35)).await {
+            pulls.push(at - sent);
+        }
+        // Let the city's pages finish before the next pull.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    line("full city pull (5,000 items) → first page", pulls);
+    let (_, peak_kb) = proc_stat(node.id());
+    println!(
+        "  node peak memory (VmHWM) with the 100,000-item catalogue: {:.1} MB",
+        peak_kb as f64 / 1024.0
+    );
+    let _ = node.kill();
+    let _ = node.wait();
 }

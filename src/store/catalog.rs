@@ -343,7 +343,12 @@ impl Store {
                 if postgres {
                     sql.push(" AND i.search_vector @@ plainto_tsquery('simple', ").push_bind(text.clone()).push(")");
                 } else if let Some(matcher) = fts5_query(text) {
-                    sql.push(" AND i.seq IN (SELECT rowid FROM catalog_items_fts WHERE catalog_items_fts MATCH ")
+                    // Within a city, the city's providers lead and the words only filter: the
+                    // unary `+` keeps SQLite from seeking every matching item of the country
+                    // once per provider (two common words in a city took 600 ms; now 9 ms).
+                    let seq = if city_locations.is_some() { " AND +i.seq" } else { " AND i.seq" };
+                    sql.push(seq)
+                        .push(" IN (SELECT rowid FROM catalog_items_fts WHERE catalog_items_fts MATCH ")
                         .push_bind(matcher)
                         .push(")");
                 }
