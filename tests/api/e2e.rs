@@ -12,7 +12,7 @@ use haat::catalog::model::CatalogFile;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
-use crate::orders::{amount as money, open_all_hours, shop_terms, trail_sum};
+use crate::orders::{amount as money, ready_to_sell, trail_sum};
 use crate::rules::unexpected_rule_problems;
 
 /// A node started with `haat dev`, and the environment every `haat` command of this network
@@ -34,8 +34,9 @@ impl Drop for Network {
     }
 }
 
-/// One home-and-kitchen seller of the demo, open around the clock, delivering pan-India, with
-/// delivery and packing charges, a cancellation fee, a settlement account and tracking off.
+/// One home-and-kitchen seller of the demo, ready to sell (`orders::ready_to_sell`): open
+/// around the clock, delivering pan-India, with delivery and packing charges, a cancellation
+/// fee, a settlement account and tracking off.
 fn catalogue() -> (CatalogFile, String, Vec<String>) {
     let demo: CatalogFile = serde_json::from_str(haat::catalog::import::DEMO).unwrap();
     let mut seller = demo
@@ -43,15 +44,7 @@ fn catalogue() -> (CatalogFile, String, Vec<String>) {
         .into_iter()
         .find(|p| p.items.iter().all(|i| i.domain == "ONDC:RET16") && p.items.len() >= 2)
         .expect("the demo has a home-and-kitchen seller with two items");
-    open_all_hours(&mut seller);
-    seller.terms = shop_terms();
-    for item in &mut seller.items {
-        item.stock = 50;
-        item.max_per_order = 5;
-        item.gst_percent = Some("12".into());
-        item.returnable = true;
-        item.cancellable = true;
-    }
+    ready_to_sell(&mut seller);
     let provider = seller.id.clone();
     let items = seller.items.iter().map(|i| i.id.clone()).collect();
     let file = CatalogFile {

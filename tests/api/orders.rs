@@ -23,7 +23,7 @@ pub struct Market {
 
 /// Seller "shop" terms: delivery 50, packing 20, prices before 12% GST, a 10% fee for
 /// cancelling after packing.
-pub fn shop_terms() -> Terms {
+fn shop_terms() -> Terms {
     Terms {
         delivery_charge: "50.00".into(),
         free_delivery_above: None,
@@ -44,13 +44,28 @@ pub fn shop_terms() -> Terms {
     }
 }
 
-pub fn open_all_hours(provider: &mut Provider) {
+fn open_all_hours(provider: &mut Provider) {
     for location in &mut provider.locations {
         location.days = "1,2,3,4,5,6,7".into();
         location.open = "0000".into();
         location.close = "2359".into();
         location.holidays.clear();
         location.serviceability = Serviceability::PanIndia;
+    }
+}
+
+/// A demo seller made ready for order tests: open all hours, delivering pan-India, "shop"
+/// terms, 50 of each item, at most 5 an order, 12% GST, returnable, cancellable and COD.
+pub fn ready_to_sell(seller: &mut Provider) {
+    open_all_hours(seller);
+    seller.terms = shop_terms();
+    for item in &mut seller.items {
+        item.stock = 50;
+        item.max_per_order = 5;
+        item.gst_percent = Some("12".into());
+        item.returnable = true;
+        item.cancellable = true;
+        item.cod = true;
     }
 }
 
@@ -69,16 +84,7 @@ pub async fn market(db: Db, tweak: impl FnOnce(&mut Provider)) -> Market {
         "the demo has two home-and-kitchen sellers"
     );
     for seller in &mut sellers {
-        open_all_hours(seller);
-        seller.terms = shop_terms();
-        for item in &mut seller.items {
-            item.stock = 50;
-            item.max_per_order = 5;
-            item.gst_percent = Some("12".into());
-            item.returnable = true;
-            item.cancellable = true;
-            item.cod = true;
-        }
+        ready_to_sell(seller);
     }
     tweak(&mut sellers[0]);
     let provider = sellers[0].id.clone();

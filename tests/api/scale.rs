@@ -16,7 +16,7 @@ use haat::store::Store;
 use serde_json::Value;
 
 use crate::helpers::*;
-use crate::orders::{open_all_hours, shop_terms};
+use crate::orders::ready_to_sell;
 
 const STOCK: i64 = 25;
 const CHECKOUTS: usize = 20;
@@ -175,8 +175,7 @@ async fn replicas_sharing_postgres_lose_no_order_when_one_is_killed() {
         .into_iter()
         .find(|p| p.items.iter().all(|i| i.domain == "ONDC:RET16"))
         .unwrap();
-    open_all_hours(&mut seller);
-    seller.terms = shop_terms();
+    ready_to_sell(&mut seller);
     seller.items.truncate(1);
     seller.items[0].stock = STOCK;
     seller.items[0].max_per_order = 5;
