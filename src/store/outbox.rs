@@ -149,24 +149,19 @@ pub struct OutboxRow {
     pub body: Vec<u8>,
 }
 
-/// The callbacks of one transaction reach the buyer app in the order they were made: one waits
-/// while an earlier one of its transaction is still pending (on_search pages excepted, which
-/// are independent of each other).
-macro_rules! in_order {
-    () => {
-        "(c.action = 'on_search' OR NOT EXISTS (SELECT 1 FROM outbox e WHERE e.transaction_id = c.transaction_id \
-         AND e.state = 'pending' AND e.id < c.id))"
-    };
-}
-
-/// PostgreSQL claims through the function of migration 0004, which is this same query with
-/// bitmap scans turned off (dead entries of the pending index would cost every claim).
+/// PostgreSQL claims through the function of migration 0004, which is the SQLite claim below
+/// with bitmap scans turned off (dead entries of the pending index would cost every claim).
 const CLAIM_POSTGRES: &str = "SELECT * FROM claim_due_callbacks($1, $2, $3, $4)";
+/// Claims due callbacks. The callbacks of one transaction reach the buyer app in the order they
+/// were made: one waits while an earlier one of its transaction is still pending (on_search
+/// pages excepted, which are independent of each other). PostgreSQL's copy of this query is
+/// the function in migrations/postgres/0004; a change here goes there too, in a new migration.
 const CLAIM_SQLITE: &str = concat!(
     "UPDATE outbox SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
      WHERE id IN (SELECT c.id FROM outbox c WHERE c.state = 'pending' AND c.next_attempt_at <= $3 \
-     AND (c.lease_until IS NULL OR c.lease_until < $3) AND ",
-    in_order!(),
+     AND (c.lease_until IS NULL OR c.lease_until < $3) \
+     AND (c.action = 'on_search' OR NOT EXISTS (SELECT 1 FROM outbox e WHERE e.transaction_id = c.transaction_id \
+     AND e.state = 'pending' AND e.id < c.id))",
     " ORDER BY c.next_attempt_at, c.id LIMIT $4) \
      RETURNING id, action, bap_id, url, transaction_id, message_id, body, attempts, deadline_at, last_error"
 );
