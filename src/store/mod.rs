@@ -10,6 +10,7 @@ mod journal;
 mod logs;
 mod orders;
 mod outbox;
+mod pg_batch;
 mod values;
 
 use std::str::FromStr;

@@ -7,7 +7,8 @@ use serde_json::Value;
 
 use super::catalog::insert_item_change;
 use super::outbox::insert_callback;
-use super::{now_ms, on_reader, on_writer, NewCallback, Store, StoreError};
+use super::pg_batch::{apply_simple_run, SimpleChange};
+use super::{now_ms, on_reader, on_writer, Backend, NewCallback, Store, StoreError};
 
 /// A stored order's record and version.
 #[derive(Debug, Clone)]
@@ -238,6 +239,78 @@ macro_rules! apply_change {
     }};
 }
 
+/// `apply_change!` in a savepoint of `$tx`, kept only when the change is Done.
+macro_rules! apply_in_savepoint {
+    ($tx:ident, $change:expr, $now:expr) => {{
+        let mut savepoint = sqlx::Connection::begin(&mut *$tx).await?;
+        let result = apply_change!(savepoint, $change, $now);
+        if result == CommitResult::Done {
+            savepoint.commit().await?;
+        } else {
+            savepoint.rollback().await?;
+        }
+        result
+    }};
+}
+
+impl OrderChange {
+    /// This change as a `SimpleChange`, when it can only fail at claiming its request.
+    fn as_simple(&self) -> Option<SimpleChange<'_>> {
+        let (inbound_id, note) = self.inbound.as_ref()?;
+        (self.stock.is_empty() && self.order.is_none() && self.issue.is_none()).then(|| {
+            SimpleChange {
+                inbound_id: *inbound_id,
+                note,
+                draft: self.draft.as_ref(),
+                events: &self.events,
+                callbacks: &self.callbacks,
+            }
+        })
+    }
+}
+
+/// `commit_order_changes` on PostgreSQL: consecutive simple changes are written together,
+/// one statement per table (`pg_batch`); the others one by one in a savepoint each, as on
+/// SQLite. The order of the changes is kept.
+async fn commit_order_changes_postgres(
+    pool: &sqlx::PgPool,
+    changes: &[OrderChange],
+    now: i64,
+) -> Result<Vec<CommitResult>, StoreError> {
+    let mut tx = pool.begin().await?;
+    let mut results = Vec::with_capacity(changes.len());
+    let mut run = Vec::new();
+    for change in changes {
+        if let Some(simple) = change.as_simple() {
+            run.push(simple);
+            continue;
+        }
+        flush_simple_run(&mut tx, &mut run, &mut results, now).await?;
+        results.push(apply_in_savepoint!(tx, change, now));
+    }
+    flush_simple_run(&mut tx, &mut run, &mut results, now).await?;
+    tx.commit().await?;
+    Ok(results)
+}
+
+async fn flush_simple_run(
+    tx: &mut sqlx::PgConnection,
+    run: &mut Vec<SimpleChange<'_>>,
+    results: &mut Vec<CommitResult>,
+    now: i64,
+) -> Result<(), StoreError> {
+    let done = apply_simple_run(tx, run, now).await?;
+    results.extend(done.into_iter().map(|done| {
+        if done {
+            CommitResult::Done
+        } else {
+            CommitResult::AlreadyProcessed
+        }
+    }));
+    run.clear();
+    Ok(())
+}
+
 impl Store {
     pub async fn load_draft(
         &self,
@@ -297,6 +370,9 @@ impl Store {
         changes: &[OrderChange],
     ) -> Result<Vec<CommitResult>, StoreError> {
         let now = now_ms();
+        if let Backend::Postgres(pool) = &self.backend {
+            return commit_order_changes_postgres(pool, changes, now).await;
+        }
         on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
             let mut results = Vec::with_capacity(changes.len());
@@ -311,14 +387,7 @@ impl Store {
                     results.push(apply_change!(tx, change, now));
                     continue;
                 }
-                let mut savepoint = sqlx::Connection::begin(&mut *tx).await?;
-                let result = apply_change!(savepoint, change, now);
-                if result == CommitResult::Done {
-                    savepoint.commit().await?;
-                } else {
-                    savepoint.rollback().await?;
-                }
-                results.push(result);
+                results.push(apply_in_savepoint!(tx, change, now));
             }
             tx.commit().await?;
             Ok(results)

@@ -2,7 +2,7 @@
 //! change that caused them, then claimed by a delivery worker under a lease. On PostgreSQL
 //! the claim takes row locks with SKIP LOCKED, so replicas never claim the same callback.
 
-use super::{now_ms, on_reader, on_writer, Store, StoreError};
+use super::{now_ms, on_reader, on_writer, Backend, Store, StoreError};
 
 /// A callback to queue.
 #[derive(Debug, Clone)]
@@ -117,6 +117,48 @@ pub enum DeliveryOutcome {
     },
 }
 
+/// The columns an attempt's outcome writes to its callback.
+pub(crate) struct OutcomeRow<'a> {
+    pub state: &'static str,
+    /// When to try again (Retry only).
+    pub next_attempt_at: Option<i64>,
+    pub error: Option<&'a str>,
+    pub nack_code: Option<&'a str>,
+    pub nack_message: Option<&'a str>,
+    /// The attempt's outcome in its history.
+    pub label: &'static str,
+}
+
+impl DeliveryOutcome {
+    pub(crate) fn row(&self) -> OutcomeRow<'_> {
+        fn plain<'a>(state: &'static str, error: Option<&'a String>) -> OutcomeRow<'a> {
+            OutcomeRow {
+                state,
+                next_attempt_at: None,
+                error: error.map(String::as_str),
+                nack_code: None,
+                nack_message: None,
+                label: state,
+            }
+        }
+        match self {
+            DeliveryOutcome::Delivered => plain("delivered", None),
+            DeliveryOutcome::Nacked { code, message } => OutcomeRow {
+                nack_code: code.as_deref(),
+                nack_message: message.as_deref(),
+                ..plain("nacked", None)
+            },
+            DeliveryOutcome::Failed { reason } => plain("failed", Some(reason)),
+            DeliveryOutcome::Retry { at, reason } => OutcomeRow {
+                next_attempt_at: Some(*at),
+                label: "retry",
+                ..plain("pending", Some(reason))
+            },
+            DeliveryOutcome::Dead { reason } => plain("dead", Some(reason)),
+        }
+    }
+}
+
 /// One delivery attempt, journaled with the exact header it carried.
 #[derive(Debug, Clone)]
 pub struct AttemptRecord {
@@ -222,6 +264,24 @@ impl Store {
         completions: &[(i64, String, Vec<NewCallback>)],
     ) -> Result<Vec<bool>, StoreError> {
         let now = now_ms();
+        if let Backend::Postgres(pool) = &self.backend {
+            let run: Vec<_> = completions
+                .iter()
+                .map(
+                    |(inbound_id, note, callbacks)| super::pg_batch::SimpleChange {
+                        inbound_id: *inbound_id,
+                        note,
+                        draft: None,
+                        events: &[],
+                        callbacks,
+                    },
+                )
+                .collect();
+            let mut tx = pool.begin().await?;
+            let done = super::pg_batch::apply_simple_run(&mut tx, &run, now).await?;
+            tx.commit().await?;
+            return Ok(done);
+        }
         on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
             let mut done = Vec::with_capacity(completions.len());
@@ -301,85 +361,71 @@ impl Store {
         attempts: &[(i64, AttemptRecord, DeliveryOutcome)],
     ) -> Result<Vec<bool>, StoreError> {
         let now = now_ms();
-        let postgres = self.is_postgres();
+        let distinct = attempts
+            .iter()
+            .map(|(id, _, _)| *id)
+            .collect::<std::collections::HashSet<_>>()
+            .len()
+            == attempts.len();
+        match &self.backend {
+            Backend::Postgres(pool) if distinct => {
+                let mut tx = pool.begin().await?;
+                let done = super::pg_batch::record_attempts(&mut tx, owner, attempts, now).await?;
+                tx.commit().await?;
+                Ok(done)
+            }
+            _ => self.record_attempts_one_by_one(owner, attempts, now).await,
+        }
+    }
+
+    /// `record_attempts` with one row per statement: SQLite, and PostgreSQL when a callback
+    /// appears twice.
+    async fn record_attempts_one_by_one(
+        &self,
+        owner: &str,
+        attempts: &[(i64, AttemptRecord, DeliveryOutcome)],
+        now: i64,
+    ) -> Result<Vec<bool>, StoreError> {
         on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
             let mut done = Vec::with_capacity(attempts.len());
             for (id, attempt, outcome) in attempts {
-                let (state, next_attempt_at, error, nack_code, nack_message, label) = match outcome {
-                    DeliveryOutcome::Delivered => ("delivered", None, None, None, None, "delivered"),
-                    DeliveryOutcome::Nacked { code, message } => ("nacked", None, None, code.clone(), message.clone(), "nacked"),
-                    DeliveryOutcome::Failed { reason } => ("failed", None, Some(reason.clone()), None, None, "failed"),
-                    DeliveryOutcome::Retry { at, reason } => ("pending", Some(*at), Some(reason.clone()), None, None, "retry"),
-                    DeliveryOutcome::Dead { reason } => ("dead", None, Some(reason.clone()), None, None, "dead"),
-                };
-                let finished_at = if state == "pending" { None } else { Some(now) };
-                let http_status = attempt.http_status.map(i64::from);
-                let updated = if postgres {
-                    // One statement: the update hands the attempt number to the insert.
+                let row = outcome.row();
+                let finished_at = (row.state != "pending").then_some(now);
+                let updated = sqlx::query(
+                    "UPDATE outbox SET state = $1, next_attempt_at = COALESCE($2, next_attempt_at), last_error = $3, \
+                     nack_code = $4, nack_message = $5, last_http_status = $6, finished_at = $7, lease_owner = NULL, \
+                     lease_until = NULL WHERE id = $8 AND lease_owner = $9",
+                )
+                .bind(row.state)
+                .bind(row.next_attempt_at)
+                .bind(row.error.or(attempt.error.as_deref()))
+                .bind(row.nack_code)
+                .bind(row.nack_message)
+                .bind(attempt.http_status.map(i64::from))
+                .bind(finished_at)
+                .bind(id)
+                .bind(owner)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if updated == 1 {
                     sqlx::query(
-                        "WITH updated AS (UPDATE outbox SET state = $1, next_attempt_at = COALESCE($2, next_attempt_at), \
-                         last_error = $3, nack_code = $4, nack_message = $5, last_http_status = $6, finished_at = $7, \
-                         lease_owner = NULL, lease_until = NULL WHERE id = $8 AND lease_owner = $9 RETURNING id, attempts) \
-                         INSERT INTO outbox_attempts (outbox_id, attempt, started_at, finished_at, authorization_header, \
-                         http_status, response_body, error, outcome) \
-                         SELECT id, attempts, $10, $11, $12, $6, $13, $14, $15 FROM updated",
+                        "INSERT INTO outbox_attempts (outbox_id, attempt, started_at, finished_at, authorization_header, http_status, \
+                         response_body, error, outcome) \
+                         VALUES ($1, (SELECT attempts FROM outbox WHERE id = $1), $2, $3, $4, $5, $6, $7, $8)",
                     )
-                    .bind(state)
-                    .bind(next_attempt_at)
-                    .bind(error.as_deref().or(attempt.error.as_deref()))
-                    .bind(nack_code)
-                    .bind(nack_message)
-                    .bind(http_status)
-                    .bind(finished_at)
                     .bind(id)
-                    .bind(owner)
                     .bind(attempt.started_at)
                     .bind(now)
                     .bind(&attempt.authorization)
+                    .bind(attempt.http_status.map(i64::from))
                     .bind(&attempt.response_body)
                     .bind(&attempt.error)
-                    .bind(label)
+                    .bind(row.label)
                     .execute(&mut *tx)
-                    .await?
-                    .rows_affected()
-                } else {
-                    let updated = sqlx::query(
-                        "UPDATE outbox SET state = $1, next_attempt_at = COALESCE($2, next_attempt_at), last_error = $3, \
-                         nack_code = $4, nack_message = $5, last_http_status = $6, finished_at = $7, lease_owner = NULL, \
-                         lease_until = NULL WHERE id = $8 AND lease_owner = $9",
-                    )
-                    .bind(state)
-                    .bind(next_attempt_at)
-                    .bind(error.as_deref().or(attempt.error.as_deref()))
-                    .bind(nack_code)
-                    .bind(nack_message)
-                    .bind(http_status)
-                    .bind(finished_at)
-                    .bind(id)
-                    .bind(owner)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                    if updated == 1 {
-                        sqlx::query(
-                            "INSERT INTO outbox_attempts (outbox_id, attempt, started_at, finished_at, authorization_header, http_status, \
-                             response_body, error, outcome) \
-                             VALUES ($1, (SELECT attempts FROM outbox WHERE id = $1), $2, $3, $4, $5, $6, $7, $8)",
-                        )
-                        .bind(id)
-                        .bind(attempt.started_at)
-                        .bind(now)
-                        .bind(&attempt.authorization)
-                        .bind(http_status)
-                        .bind(&attempt.response_body)
-                        .bind(&attempt.error)
-                        .bind(label)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
-                    updated
-                };
+                    .await?;
+                }
                 done.push(updated == 1);
             }
             tx.commit().await?;

@@ -17,3 +17,4 @@ mod orders;
 mod process;
 mod rules;
 mod scale;
+mod store;

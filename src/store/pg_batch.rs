@@ -1,0 +1,280 @@
+//! PostgreSQL only: groups of simple writes as one statement per table.
+//!
+//! On PostgreSQL every statement is a round trip and a parse-bind-execute on the server, and
+//! a busy node commits changes in groups (`commit_order_changes`, `complete_inbound_many`,
+//! `record_attempts`). Most changes in a group can only fail at their first statement,
+//! claiming their request (select, init, status, track, search, every refusal), so a run of
+//! them is written with arrays: one call claims all their requests (`finish_requests`,
+//! migration 0005), then one INSERT each for their drafts, history and callbacks, whatever
+//! the run's length. Attempts are recorded the same way (`record_attempts`). SQLite, in process,
+//! pays little per statement and keeps the one-row statements.
+
+use std::collections::{HashMap, HashSet};
+
+use sqlx::PgConnection;
+
+use super::outbox::{AttemptRecord, DeliveryOutcome, NewCallback};
+use super::StoreError;
+
+/// A change that writes nothing unless it claims its request, and cannot fail after that.
+pub(crate) struct SimpleChange<'a> {
+    pub inbound_id: i64,
+    pub note: &'a str,
+    /// (transaction id, bap id, provider id, stage, doc)
+    pub draft: Option<&'a (String, String, String, String, String)>,
+    /// (order id, actor, kind, detail)
+    pub events: &'a [(String, String, String, serde_json::Value)],
+    pub callbacks: &'a [NewCallback],
+}
+
+/// Writes a run of simple changes in the open transaction `tx`, in their order. Returns, for
+/// each, whether it claimed its request (false: another worker processed it first, or it
+/// appears earlier in the run, and nothing of it was written).
+pub(crate) async fn apply_simple_run(
+    tx: &mut PgConnection,
+    run: &[SimpleChange<'_>],
+    now: i64,
+) -> Result<Vec<bool>, StoreError> {
+    if run.is_empty() {
+        return Ok(Vec::new());
+    }
+    // A request present twice (a sweep racing the live worker) is claimed by its first copy.
+    let mut seen = HashSet::with_capacity(run.len());
+    let first: Vec<bool> = run.iter().map(|c| seen.insert(c.inbound_id)).collect();
+    let (ids, notes): (Vec<i64>, Vec<&str>) = run
+        .iter()
+        .zip(&first)
+        .filter(|(_, first)| **first)
+        .map(|(c, _)| (c.inbound_id, c.note))
+        .unzip();
+    let claimed: HashSet<i64> = sqlx::query_scalar("SELECT * FROM finish_requests($1, $2, $3)")
+        .bind(&ids)
+        .bind(&notes)
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .collect();
+    let done: Vec<bool> = run
+        .iter()
+        .zip(&first)
+        .map(|(c, first)| *first && claimed.contains(&c.inbound_id))
+        .collect();
+    let written: Vec<&SimpleChange> = run
+        .iter()
+        .zip(&done)
+        .filter(|(_, done)| **done)
+        .map(|(c, _)| c)
+        .collect();
+    if written.is_empty() {
+        return Ok(done);
+    }
+    upsert_drafts(tx, written.iter().filter_map(|c| c.draft), now).await?;
+    insert_events(tx, written.iter().flat_map(|c| c.events.iter()), now).await?;
+    insert_callbacks(tx, written.iter().flat_map(|c| c.callbacks.iter()), now).await?;
+    Ok(done)
+}
+
+/// Upserts drafts; for a transaction present more than once the last one stands, as if they
+/// had been written one after the other.
+async fn upsert_drafts<'a>(
+    tx: &mut PgConnection,
+    drafts: impl Iterator<Item = &'a (String, String, String, String, String)>,
+    now: i64,
+) -> Result<(), StoreError> {
+    let mut last: HashMap<&str, usize> = HashMap::new();
+    let drafts: Vec<_> = drafts.collect();
+    for (index, draft) in drafts.iter().enumerate() {
+        last.insert(draft.0.as_str(), index);
+    }
+    let mut columns: [Vec<&str>; 5] = Default::default();
+    for (index, (transaction_id, bap_id, provider_id, stage, doc)) in drafts.iter().enumerate() {
+        if last.get(transaction_id.as_str()) != Some(&index) {
+            continue;
+        }
+        for (column, value) in
+            columns
+                .iter_mut()
+                .zip([transaction_id, bap_id, provider_id, stage, doc])
+        {
+            column.push(value);
+        }
+    }
+    if columns[0].is_empty() {
+        return Ok(());
+    }
+    let [transaction_ids, bap_ids, provider_ids, stages, docs] = columns;
+    sqlx::query(
+        "INSERT INTO order_drafts (transaction_id, bap_id, provider_id, stage, doc, updated_at) \
+         SELECT t, b, p, s, d, $6 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS n(t, b, p, s, d) \
+         ON CONFLICT (transaction_id) DO UPDATE SET provider_id = EXCLUDED.provider_id, stage = EXCLUDED.stage, \
+         doc = EXCLUDED.doc, updated_at = EXCLUDED.updated_at",
+    )
+    .bind(transaction_ids)
+    .bind(bap_ids)
+    .bind(provider_ids)
+    .bind(stages)
+    .bind(docs)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+async fn insert_events<'a>(
+    tx: &mut PgConnection,
+    events: impl Iterator<Item = &'a (String, String, String, serde_json::Value)>,
+    now: i64,
+) -> Result<(), StoreError> {
+    let mut order_ids = Vec::new();
+    let mut actors = Vec::new();
+    let mut kinds = Vec::new();
+    let mut details = Vec::new();
+    for (order_id, actor, kind, detail) in events {
+        order_ids.push(order_id.as_str());
+        actors.push(actor.as_str());
+        kinds.push(kind.as_str());
+        details.push(detail.to_string());
+    }
+    if order_ids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO order_events (order_id, at, actor, kind, detail) \
+         SELECT o, $5, a, k, d FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS n(o, a, k, d, i) \
+         ORDER BY i",
+    )
+    .bind(order_ids)
+    .bind(actors)
+    .bind(kinds)
+    .bind(details)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Queues callbacks with one statement; their ids follow their order, which the outbox's
+/// in-order delivery within a transaction relies on.
+pub(crate) async fn insert_callbacks<'a>(
+    tx: &mut PgConnection,
+    callbacks: impl Iterator<Item = &'a NewCallback>,
+    now: i64,
+) -> Result<(), StoreError> {
+    let mut actions = Vec::new();
+    let mut kinds = Vec::new();
+    let mut inbound_ids = Vec::new();
+    let mut bap_ids = Vec::new();
+    let mut urls = Vec::new();
+    let mut transaction_ids = Vec::new();
+    let mut message_ids = Vec::new();
+    let mut domains = Vec::new();
+    let mut bodies = Vec::new();
+    let mut deadlines = Vec::new();
+    for callback in callbacks {
+        actions.push(callback.action.as_str());
+        kinds.push(if callback.solicited {
+            "solicited"
+        } else {
+            "unsolicited"
+        });
+        inbound_ids.push(callback.inbound_id);
+        bap_ids.push(callback.bap_id.as_str());
+        urls.push(callback.url.as_str());
+        transaction_ids.push(callback.transaction_id.as_str());
+        message_ids.push(callback.message_id.as_str());
+        domains.push(callback.domain.as_deref());
+        bodies.push(callback.body.as_slice());
+        deadlines.push(callback.deadline_at);
+    }
+    if actions.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO outbox (action, kind, inbound_id, bap_id, url, transaction_id, message_id, domain, body, \
+         created_at, deadline_at, next_attempt_at, state, attempts) \
+         SELECT a, k, ib, b, u, t, m, d, body, $11, dl, $11, 'pending', 0 \
+         FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], \
+         $9::bytea[], $10::int8[]) WITH ORDINALITY AS n(a, k, ib, b, u, t, m, d, body, dl, i) ORDER BY i",
+    )
+    .bind(actions)
+    .bind(kinds)
+    .bind(inbound_ids)
+    .bind(bap_ids)
+    .bind(urls)
+    .bind(transaction_ids)
+    .bind(message_ids)
+    .bind(domains)
+    .bind(bodies)
+    .bind(deadlines)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Records delivery attempts with one statement: each updates its callback (only while
+/// `owner` holds the lease) and adds its row to the attempt history. Returns, for each,
+/// whether it was recorded. Ids must be distinct.
+pub(crate) async fn record_attempts(
+    tx: &mut PgConnection,
+    owner: &str,
+    attempts: &[(i64, AttemptRecord, DeliveryOutcome)],
+    now: i64,
+) -> Result<Vec<bool>, StoreError> {
+    let mut ids = Vec::with_capacity(attempts.len());
+    let mut states = Vec::with_capacity(attempts.len());
+    let mut next_attempts = Vec::with_capacity(attempts.len());
+    let mut last_errors = Vec::with_capacity(attempts.len());
+    let mut nack_codes = Vec::with_capacity(attempts.len());
+    let mut nack_messages = Vec::with_capacity(attempts.len());
+    let mut http_statuses = Vec::with_capacity(attempts.len());
+    let mut finished = Vec::with_capacity(attempts.len());
+    let mut started = Vec::with_capacity(attempts.len());
+    let mut authorizations = Vec::with_capacity(attempts.len());
+    let mut response_bodies = Vec::with_capacity(attempts.len());
+    let mut attempt_errors = Vec::with_capacity(attempts.len());
+    let mut labels = Vec::with_capacity(attempts.len());
+    for (id, attempt, outcome) in attempts {
+        let row = outcome.row();
+        ids.push(*id);
+        states.push(row.state);
+        next_attempts.push(row.next_attempt_at);
+        last_errors.push(row.error.or(attempt.error.as_deref()));
+        nack_codes.push(row.nack_code);
+        nack_messages.push(row.nack_message);
+        http_statuses.push(attempt.http_status.map(i64::from));
+        finished.push((row.state != "pending").then_some(now));
+        started.push(attempt.started_at);
+        authorizations.push(attempt.authorization.as_str());
+        response_bodies.push(attempt.response_body.as_deref());
+        attempt_errors.push(attempt.error.as_deref());
+        labels.push(row.label);
+    }
+    let recorded: HashSet<i64> = sqlx::query_scalar(
+        "SELECT * FROM record_attempts($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+    )
+    .bind(owner)
+    .bind(now)
+    .bind(ids)
+    .bind(states)
+    .bind(next_attempts)
+    .bind(last_errors)
+    .bind(nack_codes)
+    .bind(nack_messages)
+    .bind(http_statuses)
+    .bind(finished)
+    .bind(started)
+    .bind(authorizations)
+    .bind(response_bodies)
+    .bind(attempt_errors)
+    .bind(labels)
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .collect();
+    Ok(attempts
+        .iter()
+        .map(|(id, _, _)| recorded.contains(id))
+        .collect())
+}

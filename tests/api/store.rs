@@ -1,0 +1,234 @@
+//! The store's group writes, on SQLite and PostgreSQL alike: a busy node commits many order
+//! changes and delivery attempts together (on PostgreSQL as one statement per table), and
+//! each must come out as if written one after the other.
+
+use haat::store::{
+    AttemptRecord, CommitResult, DeliveryOutcome, JournalEntry, JournalOutcome, JournalWriter,
+    NewCallback, OrderChange, OutboxState, Store,
+};
+use serde_json::json;
+
+use crate::helpers::*;
+
+async fn journaled(journal: &JournalWriter, message_id: &str, transaction_id: &str) -> i64 {
+    let entry = JournalEntry {
+        bap_id: "buyer.example".into(),
+        action: "select".into(),
+        message_id: message_id.into(),
+        transaction_id: Some(transaction_id.into()),
+        domain: Some("ONDC:RET12".into()),
+        city: Some("std:0542".into()),
+        bap_uri: Some("http://127.0.0.1:1/bap".into()),
+        body: format!("{{\"message_id\":\"{message_id}\"}}").into_bytes(),
+        authorization: None,
+        gateway_authorization: None,
+        received_at: haat::store::now_ms(),
+        request_timestamp: None,
+        ttl_ms: None,
+        response_status: 200,
+        response_body: b"{\"message\":{\"ack\":{\"status\":\"ACK\"}}}".to_vec(),
+        state: "pending",
+    };
+    match journal.record(entry).await.expect("journaled") {
+        JournalOutcome::Recorded(id) => id,
+        other => panic!("expected a new request, got {other:?}"),
+    }
+}
+
+fn callback(action: &str, transaction_id: &str, message_id: &str) -> NewCallback {
+    NewCallback {
+        action: action.into(),
+        solicited: true,
+        inbound_id: None,
+        bap_id: "buyer.example".into(),
+        url: "http://127.0.0.1:1/bap".into(),
+        transaction_id: transaction_id.into(),
+        message_id: message_id.into(),
+        domain: Some("ONDC:RET12".into()),
+        body: format!("{{\"{action}\":\"{message_id}\"}}").into_bytes(),
+        deadline_at: haat::store::now_ms() + 60_000,
+    }
+}
+
+fn answer(inbound_id: i64, transaction_id: &str, stage: &str, actions: &[&str]) -> OrderChange {
+    OrderChange {
+        inbound: Some((inbound_id, format!("answered {stage}"))),
+        draft: Some((
+            transaction_id.into(),
+            "buyer.example".into(),
+            "P1".into(),
+            stage.into(),
+            json!({ "stage": stage }).to_string(),
+        )),
+        events: vec![(
+            format!("order-{transaction_id}"),
+            "buyer".into(),
+            stage.into(),
+            json!({ "inbound": inbound_id }),
+        )],
+        callbacks: actions
+            .iter()
+            .enumerate()
+            .map(|(n, action)| callback(action, transaction_id, &format!("{inbound_id}-{n}")))
+            .collect(),
+        ..OrderChange::default()
+    }
+}
+
+async fn a_group_of_changes_is_written_as_if_one_after_the_other(db: Db) {
+    let store = Store::connect(&fresh_database(db).await).await.unwrap();
+    let journal = JournalWriter::start(store.clone());
+    let first = journaled(&journal, "m1", "t1").await;
+    let second = journaled(&journal, "m2", "t1").await;
+    let other = journaled(&journal, "m3", "t2").await;
+    let done_before = journaled(&journal, "m4", "t3").await;
+    assert!(store
+        .finish_inbound(done_before, "processed", "processed earlier")
+        .await
+        .unwrap());
+
+    let group = vec![
+        answer(first, "t1", "selected", &["on_select", "on_status"]),
+        // The same request again (a sweep racing the live worker): only its first copy counts.
+        answer(first, "t1", "selected-again", &["on_select"]),
+        answer(second, "t1", "initialized", &["on_init"]),
+        answer(other, "t2", "selected", &["on_select"]),
+        answer(done_before, "t3", "selected", &["on_select"]),
+    ];
+    let results = store.commit_order_changes(&group).await.unwrap();
+    assert_eq!(
+        results,
+        vec![
+            CommitResult::Done,
+            CommitResult::AlreadyProcessed,
+            CommitResult::Done,
+            CommitResult::Done,
+            CommitResult::AlreadyProcessed,
+        ]
+    );
+
+    // The later change of a transaction's draft stands; the skipped ones wrote nothing.
+    let (stage, _) = store.load_draft("t1").await.unwrap().unwrap();
+    assert_eq!(stage, "initialized");
+    assert!(store.load_draft("t3").await.unwrap().is_none());
+    let t1: Vec<(String, String)> = store
+        .callbacks_for_transaction("t1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|row| (row.action, row.message_id))
+        .collect();
+    let expected: Vec<(String, String)> = [
+        ("on_select", format!("{first}-0")),
+        ("on_status", format!("{first}-1")),
+        ("on_init", format!("{second}-0")),
+    ]
+    .into_iter()
+    .map(|(a, m)| (a.to_owned(), m))
+    .collect();
+    assert_eq!(t1, expected, "callbacks queued once each, in order");
+    assert!(store
+        .callbacks_for_transaction("t3")
+        .await
+        .unwrap()
+        .is_empty());
+    let history = store.order_events("order-t1").await.unwrap();
+    let kinds: Vec<&str> = history.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["selected", "initialized"]);
+    let pending = store.pending_inbound(i64::MAX, 0, 100).await.unwrap();
+    let pending: Vec<i64> = pending.iter().map(|p| p.id).collect();
+    assert!(
+        pending.is_empty(),
+        "every request is processed: {pending:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_group_of_changes_is_written_as_if_one_after_the_other_on_sqlite() {
+    a_group_of_changes_is_written_as_if_one_after_the_other(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_group_of_changes_is_written_as_if_one_after_the_other_on_postgres() {
+    a_group_of_changes_is_written_as_if_one_after_the_other(Db::Postgres).await;
+}
+
+async fn attempts_recorded_together_each_keep_their_own_outcome(db: Db) {
+    let store = Store::connect(&fresh_database(db).await).await.unwrap();
+    let callbacks: Vec<NewCallback> = (0..4)
+        .map(|n| callback("on_status", &format!("t{n}"), &format!("m{n}")))
+        .collect();
+    let ids = store.enqueue_callbacks(&callbacks).await.unwrap();
+    let lease = haat::store::now_ms() + 60_000;
+    let claimed = store.claim_due_callbacks("me", lease, 10).await.unwrap();
+    assert_eq!(claimed.len(), 4);
+    let attempt = |status: Option<u16>, error: Option<&str>| AttemptRecord {
+        started_at: haat::store::now_ms(),
+        authorization: "Signature keyId=\"x\"".into(),
+        http_status: status,
+        response_body: status.map(|_| "{}".to_owned()),
+        error: error.map(str::to_owned),
+    };
+    let retry_at = haat::store::now_ms() + 30_000;
+    let batch = vec![
+        (ids[0], attempt(Some(200), None), DeliveryOutcome::Delivered),
+        (
+            ids[1],
+            attempt(Some(200), None),
+            DeliveryOutcome::Nacked {
+                code: Some("30004".into()),
+                message: Some("no such item".into()),
+            },
+        ),
+        (
+            ids[2],
+            attempt(None, Some("connection refused")),
+            DeliveryOutcome::Retry {
+                at: retry_at,
+                reason: "connection refused".into(),
+            },
+        ),
+    ];
+    assert_eq!(
+        store.record_attempts("me", &batch).await.unwrap(),
+        [true, true, true]
+    );
+    // Another owner cannot record over the lease it does not hold.
+    let stranger = vec![(ids[3], attempt(Some(200), None), DeliveryOutcome::Delivered)];
+    assert_eq!(
+        store
+            .record_attempts("someone-else", &stranger)
+            .await
+            .unwrap(),
+        [false]
+    );
+
+    let rows = store.list_callbacks(None, 10).await.unwrap();
+    let row = |id: i64| rows.iter().find(|r| r.id == id).unwrap();
+    assert_eq!(row(ids[0]).state, OutboxState::Delivered.as_str());
+    assert_eq!(row(ids[1]).state, OutboxState::Nacked.as_str());
+    assert_eq!(row(ids[1]).nack_code.as_deref(), Some("30004"));
+    assert_eq!(row(ids[2]).state, OutboxState::Pending.as_str());
+    assert_eq!(row(ids[2]).next_attempt_at, retry_at);
+    assert_eq!(
+        row(ids[2]).last_error.as_deref(),
+        Some("connection refused")
+    );
+    assert_eq!(row(ids[3]).state, OutboxState::Pending.as_str());
+    assert_eq!(row(ids[3]).attempts, 1, "claimed once, not recorded");
+    for id in &ids[..3] {
+        let attempts = store.attempts_of(*id).await.unwrap();
+        assert_eq!(attempts.len(), 1, "one attempt in the history of {id}");
+    }
+    assert!(store.attempts_of(ids[3]).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn attempts_recorded_together_each_keep_their_own_outcome_on_sqlite() {
+    attempts_recorded_together_each_keep_their_own_outcome(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn attempts_recorded_together_each_keep_their_own_outcome_on_postgres() {
+    attempts_recorded_together_each_keep_their_own_outcome(Db::Postgres).await;
+}
