@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use super::BeginWrite;
 use super::{now_ms, on_reader, on_writer, Store, StoreError};
 use crate::catalog::model::{CatalogFile, Item, Location, Provider, VariantGroup};
 
@@ -172,7 +173,7 @@ impl Store {
             ..Default::default()
         };
         on_writer!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             for (done, provider) in file.providers.iter().enumerate() {
                 progress(done, total);
                 let doc = serde_json::to_string(&provider_header(provider)).expect("providers serialise");
@@ -546,7 +547,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let now = now_ms();
         on_writer!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             for callback in callbacks {
                 super::outbox::insert_callback!(&mut *tx, callback, now);
             }
@@ -661,7 +662,7 @@ macro_rules! update_item {
         let now = now_ms();
         $store.forget_cached_catalogs();
         let done = on_writer!($store, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let done = sqlx::query(concat!("UPDATE catalog_items SET ", $set, ", updated_at = $2 WHERE provider_id = $3 AND id = $4"))
                 .bind($value)
                 .bind(now)

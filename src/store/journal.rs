@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use tokio::sync::oneshot;
 
+use super::BeginWrite;
 use super::{now_ms, on_reader, on_writer, Store, StoreError};
 
 /// One request to journal.
@@ -148,7 +149,7 @@ impl Store {
         entries: &[&JournalEntry],
     ) -> Result<Vec<JournalOutcome>, StoreError> {
         on_writer!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let mut insert = sqlx::QueryBuilder::new(INSERT_INBOUND_COLUMNS);
             insert.push_values(entries.iter(), |mut row, entry| {
                 row.push_bind(&entry.bap_id)

@@ -75,6 +75,31 @@ pub struct Store {
     pub(crate) provider_cache: catalog::ProviderCache,
 }
 
+/// Begins a write transaction. On SQLite the write lock is taken at BEGIN (`BEGIN IMMEDIATE`),
+/// where a busy lock is waited for: a deferred transaction that reads first gets "database is
+/// locked" at once, without waiting, if the WAL checkpointer holds the lock when it starts
+/// writing. PostgreSQL locks rows, not the database, so its transactions begin plainly.
+pub(crate) trait BeginWrite {
+    type Db: sqlx::Database;
+    fn begin_write(
+        &self,
+    ) -> impl std::future::Future<Output = Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>>;
+}
+
+impl BeginWrite for SqlitePool {
+    type Db = sqlx::Sqlite;
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        self.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
+impl BeginWrite for PgPool {
+    type Db = sqlx::Postgres;
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        self.begin().await
+    }
+}
+
 /// Runs `$body` with `$pool` bound to the pool that may write, whatever the backend.
 macro_rules! on_writer {
     ($store:expr, $pool:ident => $body:expr) => {

@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::catalog::insert_item_change;
 use super::outbox::insert_callback;
 use super::pg_batch::{apply_simple_run, SimpleChange};
+use super::BeginWrite;
 use super::{now_ms, on_reader, on_writer, Backend, NewCallback, Store, StoreError};
 
 /// A stored order's record and version.
@@ -277,7 +278,7 @@ async fn commit_order_changes_postgres(
     changes: &[OrderChange],
     now: i64,
 ) -> Result<Vec<CommitResult>, StoreError> {
-    let mut tx = pool.begin().await?;
+    let mut tx = pool.begin_write().await?;
     let mut results = Vec::with_capacity(changes.len());
     let mut run = Vec::new();
     for change in changes {
@@ -374,7 +375,7 @@ impl Store {
             return commit_order_changes_postgres(pool, changes, now).await;
         }
         on_writer!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let mut results = Vec::with_capacity(changes.len());
             for change in changes {
                 // A change that can only fail at its first statement (claiming its request)

@@ -2,6 +2,7 @@
 //! change that caused them, then claimed by a delivery worker under a lease. On PostgreSQL
 //! the claim takes row locks with SKIP LOCKED, so replicas never claim the same callback.
 
+use super::BeginWrite;
 use super::{now_ms, on_reader, on_writer, Backend, Store, StoreError};
 
 /// A callback to queue.
@@ -232,7 +233,7 @@ impl Store {
     ) -> Result<Vec<i64>, StoreError> {
         let now = now_ms();
         on_writer!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let mut ids = Vec::with_capacity(callbacks.len());
             for callback in callbacks {
                 ids.push(insert_callback!(&mut *tx, callback, now));
@@ -277,13 +278,13 @@ impl Store {
                     },
                 )
                 .collect();
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let done = super::pg_batch::apply_simple_run(&mut tx, &run, now).await?;
             tx.commit().await?;
             return Ok(done);
         }
         on_writer!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let mut done = Vec::with_capacity(completions.len());
             for (inbound_id, note, callbacks) in completions {
                 let claimed = sqlx::query(
@@ -369,7 +370,7 @@ impl Store {
             == attempts.len();
         match &self.backend {
             Backend::Postgres(pool) if distinct => {
-                let mut tx = pool.begin().await?;
+                let mut tx = pool.begin_write().await?;
                 let done = super::pg_batch::record_attempts(&mut tx, owner, attempts, now).await?;
                 tx.commit().await?;
                 Ok(done)
@@ -387,7 +388,7 @@ impl Store {
         now: i64,
     ) -> Result<Vec<bool>, StoreError> {
         on_writer!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_write().await?;
             let mut done = Vec::with_capacity(attempts.len());
             for (id, attempt, outcome) in attempts {
                 let row = outcome.row();
