@@ -598,7 +598,7 @@ async fn through_the_node(
         worker.await.unwrap();
     }
     let elapsed = began.elapsed();
-    let (cpu_after, _) = proc_stat(node.id());
+    let (cpu_after, filtered_peak_kb) = proc_stat(node.id());
     let (acks, round_trips, errors) = std::mem::take(&mut *results.lock());
     println!(
         "  {searches} filtered searches, {concurrency} at once, from {} buyer apps: {:.0}/s, errors {errors:?}; node CPU {:.2} s ({:.2} cores)",
@@ -609,6 +609,10 @@ async fn through_the_node(
     );
     line("ACK", acks);
     line("search → first on_search at the buyer app", round_trips);
+    println!(
+        "  node peak memory (VmHWM) after the filtered searches: {:.1} MB",
+        filtered_peak_kb as f64 / 1024.0
+    );
     let mut pulls = Vec::new();
     for n in 0..5 {
         let (std_code, _, _, _) = CITIES[n];
@@ -629,7 +633,7 @@ async fn through_the_node(
     line("full city pull (5,000 items) → first page", pulls);
     let (_, peak_kb) = proc_stat(node.id());
     println!(
-        "  node peak memory (VmHWM) with the 100,000-item catalogue: {:.1} MB",
+        "  node peak memory (VmHWM) with the 100,000-item catalogue, city pulls included: {:.1} MB",
         peak_kb as f64 / 1024.0
     );
     let _ = node.kill();

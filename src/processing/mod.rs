@@ -399,16 +399,16 @@ impl Processor {
                 self.solicited_callback(request.id, &context, callback_action, message, error)
             })
             .collect();
-        // Completions are committed in groups by one task (see `run`); without it, here.
-        if let Some(completer) = &self.completer {
-            if completer
-                .send((request.id, note.clone(), callbacks.clone()))
-                .await
-                .is_ok()
-            {
-                return;
-            }
-        }
+        // Completions are committed in groups by one task (see `run`); without it, here. The
+        // callbacks move to the task (a city's on_search pages are megabytes) and come back
+        // if it has stopped.
+        let (note, callbacks) = match &self.completer {
+            Some(completer) => match completer.send((request.id, note, callbacks)).await {
+                Ok(()) => return,
+                Err(mpsc::error::SendError((_, note, callbacks))) => (note, callbacks),
+            },
+            None => (note, callbacks),
+        };
         match self
             .store
             .complete_inbound(request.id, &note, &callbacks)
