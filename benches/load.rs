@@ -45,10 +45,14 @@ Options:
   --concurrency C               connections (default 64)
   --rate R                      send R searches a second on a fixed schedule (default: as fast
                                 as C connections go)
-  --secs S                      stop sending after S seconds (default 120)
+  --secs S                      stop sending after S seconds (default 120; 25 at most
+                                without --rate, as searches signed beforehand expire)
   --buyers B                    simulated buyer apps, each with its own key and listener (default 20)
   --help                        this text
 ";
+
+/// Longest back-to-back run: searches signed before it starts stay within their 30 s ttl.
+const CLOSED_LOOP_SECS: u64 = 25;
 
 struct Options {
     db: String,
@@ -105,11 +109,20 @@ fn options() -> Options {
         }
         i += 2;
     }
-    if let Some(rate) = options.rate {
+    match options.rate {
         // Bounded in time: no more than the schedule fits in --secs.
-        options.requests = options
-            .requests
-            .min((rate * options.secs as f64).ceil() as usize);
+        Some(rate) => {
+            options.requests = options
+                .requests
+                .min((rate * options.secs as f64).ceil() as usize)
+        }
+        // Back to back, searches are signed before the clock starts, so each must be sent
+        // within its ttl (30 s) or the node rightly refuses it as stale (30022).
+        None if options.secs > CLOSED_LOOP_SECS => {
+            eprintln!("back to back, a run stops after {CLOSED_LOOP_SECS} s: the searches were signed before it began and their ttl is 30 s");
+            options.secs = CLOSED_LOOP_SECS;
+        }
+        None => {}
     }
     options
 }

@@ -7,7 +7,6 @@ use haat::cli::Cli;
 use haat::config::Settings;
 
 fn main() -> ExitCode {
-    limit_malloc_arenas();
     let cli = Cli::parse();
     let mut settings = match Settings::load(cli.config.as_deref()) {
         Ok(settings) => settings,
@@ -41,23 +40,3 @@ fn main() -> ExitCode {
         }
     }
 }
-
-/// glibc gives threads that allocate at once arenas of their own (up to eight per core), and
-/// each arena keeps what was freed in it. The node's threads (tokio and actix workers, one per
-/// SQLite connection) spread search pages over many arenas: on 100,000 items the node peaked
-/// at 189 MB, and at 155 MB with two arenas, at the same speed (BENCHMARKS.md). glibc's own
-/// `MALLOC_ARENA_MAX`, when set, is left to decide.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-#[allow(unsafe_code)]
-fn limit_malloc_arenas() {
-    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
-        // SAFETY: mallopt only sets an allocator parameter; it is called before any thread
-        // of this process starts.
-        unsafe {
-            libc::mallopt(libc::M_ARENA_MAX, 2);
-        }
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn limit_malloc_arenas() {}
