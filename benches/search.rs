@@ -520,7 +520,19 @@ async fn through_the_node(
         .unwrap();
     // Cold start: from starting the process to the first ACK of a signed search.
     let started = Instant::now();
-    let mut node = Command::new(env!("CARGO_BIN_EXE_haat"))
+    // A profiler may wrap the node (`HAAT_BENCH_NODE_WRAPPER="heaptrack -o /tmp/node"`); its
+    // CPU and memory figures are then the wrapper's.
+    let wrapper = std::env::var("HAAT_BENCH_NODE_WRAPPER").unwrap_or_default();
+    let mut words = wrapper.split_whitespace();
+    let mut command = match words.next() {
+        Some(program) => {
+            let mut command = Command::new(program);
+            command.args(words).arg(env!("CARGO_BIN_EXE_haat"));
+            command
+        }
+        None => Command::new(env!("CARGO_BIN_EXE_haat")),
+    };
+    let mut node = command
         .arg("serve")
         .env("HAAT_DATABASE_URL", url)
         .env("HAAT_LISTEN", format!("127.0.0.1:{port}"))

@@ -152,7 +152,7 @@ impl OutboxWorker {
         self.attempt(callback).instrument(span).await
     }
 
-    async fn attempt(&self, callback: ClaimedCallback) {
+    async fn attempt(&self, mut callback: ClaimedCallback) {
         let started_at = now_ms();
         if started_at > callback.deadline_at {
             let reason = match &callback.last_error {
@@ -178,13 +178,16 @@ impl OutboxWorker {
             created,
             created + self.settings.signature_validity_secs,
         );
+        // The body moves to the request, uncopied: a city's on_search pages in flight are
+        // megabytes.
+        let body = bytes::Bytes::from(std::mem::take(&mut callback.body));
         let result = self
             .http
             .post(&callback.url)
             .timeout(Duration::from_millis(self.settings.timeout_ms))
             .header("Content-Type", "application/json")
             .header("Authorization", &authorization)
-            .body(callback.body.clone())
+            .body(body)
             .send()
             .await;
         let (status, response_body, error) = match result {

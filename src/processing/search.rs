@@ -190,15 +190,23 @@ pub fn push_context(
 }
 
 /// The bytes of a callback from its context, its serialized message and an error.
+/// Written into a buffer of the exact size: a page is up to 150 KB, and a buffer grown by
+/// doubling would hold up to twice that until the callback is sent.
 pub fn envelope(context: &Value, message: &str, error: Option<&WireError>) -> Vec<u8> {
-    let mut body = format!(
-        "{{\"context\":{},\"message\":{message}",
-        serde_json::to_string(context).expect("contexts serialise")
-    );
-    if let Some(error) = error {
-        body.push_str(",\"error\":");
-        body.push_str(&serde_json::to_string(error).expect("errors serialise"));
+    let context = serde_json::to_string(context).expect("contexts serialise");
+    let error = error.map(|e| serde_json::to_string(e).expect("errors serialise"));
+    let parts: [&str; 6] = [
+        "{\"context\":",
+        &context,
+        ",\"message\":",
+        message,
+        if error.is_some() { ",\"error\":" } else { "" },
+        error.as_deref().unwrap_or(""),
+    ];
+    let mut body = Vec::with_capacity(parts.iter().map(|p| p.len()).sum::<usize>() + 1);
+    for part in parts {
+        body.extend_from_slice(part.as_bytes());
     }
-    body.push('}');
-    body.into_bytes()
+    body.push(b'}');
+    body
 }

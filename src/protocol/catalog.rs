@@ -369,6 +369,9 @@ impl Pager {
     fn close(&mut self) {
         let mut page = std::mem::replace(&mut self.page, self.head.clone());
         page.push_str(PAGE_TAIL);
+        // A page grew by doubling; a city's hundred pages would otherwise hold up to twice
+        // their size until they are sent (heaptrack, BENCHMARKS.md).
+        page.shrink_to_fit();
         self.pages.push(page);
         self.has_provider = false;
     }
