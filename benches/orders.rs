@@ -111,6 +111,27 @@ struct Options {
     with_status: bool,
 }
 
+const USAGE: &str = "\
+Order-flow harness: signed select → init → confirm checkouts against a real `haat serve`.
+
+  cargo bench --bench orders -- [OPTIONS]
+
+Options:
+  --db sqlite|postgres                 store of the node (default sqlite)
+  --mode select-latency|flows|all      what to measure (default all)
+  --selects N                          select round trips per concurrency (default 3000)
+  --select-concurrency 1,8             selects in flight, one run each (default 1,8)
+  --flows N                            checkouts (default 5000)
+  --concurrency C                      checkouts in flight (default 64)
+  --with-status                        end each checkout with status → on_status
+  --buyers B                           simulated buyer apps (default 8)
+  --sqlite-sync normal|full            SQLite durability (default normal)
+  --max-secs S                         no new checkout after S seconds a phase (default 120)
+  --env HAAT_NAME=value                a setting for the node (repeatable)
+  --keep-store                         leave the store for inspection
+  --help                               this text
+";
+
 fn options() -> Options {
     let mut options = Options {
         db: "sqlite".into(),
@@ -131,6 +152,10 @@ fn options() -> Options {
     while i < args.len() {
         let value = args.get(i + 1).cloned().unwrap_or_default();
         match args[i].as_str() {
+            "--help" | "-h" => {
+                print!("{USAGE}");
+                std::process::exit(0)
+            }
             "--db" => options.db = value,
             "--sqlite-sync" => options.sqlite_sync = value,
             "--mode" => {

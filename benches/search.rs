@@ -71,6 +71,25 @@ const CRAFTS: [&str; 10] = [
 ];
 const THINGS: [&str; 5] = ["saree", "shawl", "stole", "dupatta", "fabric"];
 
+const USAGE: &str = "\
+Search on a generated catalogue of 100,000 items, in process and through the real node.
+
+  cargo bench --bench search -- [OPTIONS]
+
+Options:
+  --db sqlite|postgres     store (default sqlite)
+  --sellers N              sellers to generate (default 2000)
+  --items N                items per seller (default 50)
+  --runs N                 in-process runs of each search (default 30)
+  --node-searches N        filtered searches through the real node, 0 to skip (default 2000)
+  --concurrency C          of those at once (default 8)
+  --buyers B               simulated buyer apps (default 8)
+  --keep-store             leave the store for inspection
+  --help                   this text
+
+HAAT_BENCH_NODE_WRAPPER=\"heaptrack -o FILE\" runs the node under a profiler.
+";
+
 fn option(args: &[String], name: &str, default: &str) -> String {
     args.iter()
         .position(|a| a == name)
@@ -232,6 +251,10 @@ fn median(mut times: Vec<Duration>) -> Duration {
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        print!("{USAGE}");
+        return;
+    }
     let db = option(&args, "--db", "sqlite");
     let sellers: usize = option(&args, "--sellers", "2000").parse().unwrap();
     let items: usize = option(&args, "--items", "50").parse().unwrap();
