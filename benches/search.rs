@@ -12,7 +12,8 @@
 //! and peak memory (VmHWM) are read from `/proc`. Loopback only; bounded by N.
 //!
 //!     cargo bench --bench search -- [--db sqlite|postgres] [--sellers 2000] [--items 50] [--runs 30]
-//!         [--node-searches 2000] [--concurrency 8] [--buyers 8] [--keep-store]
+//!         [--node-searches 2000] [--concurrency 8] [--buyers 8] [--node-intent broad|selective]
+//!         [--keep-store]
 
 mod harness;
 
@@ -83,6 +84,9 @@ Options:
   --runs N                 in-process runs of each search (default 30)
   --node-searches N        filtered searches through the real node, 0 to skip (default 2000)
   --concurrency C          of those at once (default 8)
+  --node-intent broad|selective
+                           words matching about 500 items of a city (\"ikat dupatta\"), or
+                           about 100 (\"ikat dupatta 12\") (default broad)
   --buyers B               simulated buyer apps (default 8)
   --keep-store             leave the store for inspection
   --help                   this text
@@ -369,7 +373,17 @@ async fn main() {
     if node_searches > 0 {
         let concurrency: usize = option(&args, "--concurrency", "8").parse().unwrap();
         let buyer_count: usize = option(&args, "--buyers", "8").parse().unwrap();
-        through_the_node(&db, &url, &dir, node_searches, concurrency, buyer_count).await;
+        let selective = option(&args, "--node-intent", "broad") == "selective";
+        through_the_node(
+            &db,
+            &url,
+            &dir,
+            node_searches,
+            concurrency,
+            buyer_count,
+            selective,
+        )
+        .await;
     }
     if args.iter().any(|a| a == "--keep-store") {
         eprintln!("the store is kept: {url}");
@@ -418,13 +432,25 @@ fn callback_listener(arrivals: Arrivals) -> String {
 
 /// The n-th filtered search of the node phase: (city, intent), over the cities the network
 /// knows (a search for another is refused with 30000, as it should be).
-fn filtered(n: usize) -> (String, Value) {
+/// `selective` adds an item number to the words ("ikat dupatta 12"), as a buyer looking for one
+/// thing would: about a hundred items of the city match instead of about five hundred.
+fn filtered(n: usize, selective: bool) -> (String, Value) {
     let cities: Vec<_> = CITIES
         .iter()
         .filter(|c| haat::catalog::rules::rules().is_city(c.0))
         .collect();
     let (std_code, pincode, gps, _) = *cities[n % cities.len()];
-    let text = format!("{} {}", CRAFTS[n % CRAFTS.len()], THINGS[n % THINGS.len()]);
+    let text = if selective {
+        // The words of an item of the city's first seller (see `seller`): every seller of
+        // the city has its item of that number with the same craft and thing.
+        let seller = CITIES.iter().position(|c| c.0 == std_code).expect("a city");
+        let k = n % 10;
+        let craft = CRAFTS[(seller * 7 + k) % CRAFTS.len()];
+        let thing = THINGS[(seller + k * 3) % THINGS.len()];
+        format!("{craft} {thing} {k}")
+    } else {
+        format!("{} {}", CRAFTS[n % CRAFTS.len()], THINGS[n % THINGS.len()])
+    };
     (
         format!("std:{std_code}"),
         json!({"item": {"descriptor": {"name": text}},
@@ -516,6 +542,7 @@ async fn through_the_node(
     searches: usize,
     concurrency: usize,
     buyer_count: usize,
+    selective: bool,
 ) {
     let apps = buyers(buyer_count, "search.bench.test");
     let registry = serve_registry(&apps);
@@ -569,7 +596,7 @@ async fn through_the_node(
         .stderr(Stdio::null())
         .spawn()
         .expect("haat serve starts");
-    let (city, intent) = filtered(0);
+    let (city, intent) = filtered(0, selective);
     let first_ack = loop {
         let search = signed_search(&apps[0], &city, intent.clone());
         if send(&http, &node_url, &search).await.is_ok() {
@@ -612,7 +639,7 @@ async fn through_the_node(
                 if n >= searches {
                     break;
                 }
-                let (city, intent) = filtered(n);
+                let (city, intent) = filtered(n, selective);
                 let search = signed_search(&apps[n % apps.len()], &city, intent);
                 let sent = Instant::now();
                 match send(&http, &node_url, &search).await {
