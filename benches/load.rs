@@ -25,7 +25,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_web::{web, App, HttpResponse, HttpServer};
 use haat::protocol::signing::Signer;
 use haat::protocol::time::format_timestamp;
 use serde_json::{json, Value};
@@ -143,45 +142,6 @@ fn transaction_id(body: &[u8]) -> Option<&str> {
     let start = body.windows(key.len()).position(|w| w == key)? + key.len();
     let end = body[start..].iter().position(|b| *b == b'"')? + start;
     std::str::from_utf8(&body[start..end]).ok()
-}
-
-/// One listener per buyer app, all served by one single-threaded server; returns each one's
-/// callback URL.
-fn serve_buyer_listeners(count: usize, answers: Arc<parking_lot::Mutex<Answers>>) -> Vec<String> {
-    let listeners: Vec<TcpListener> = (0..count)
-        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    let urls = listeners
-        .iter()
-        .map(|l| format!("http://{}", l.local_addr().unwrap()))
-        .collect();
-    let mut server = HttpServer::new(move || {
-        let answers = answers.clone();
-        App::new()
-            .app_data(web::PayloadConfig::new(4 << 20))
-            .default_service(web::to(move |body: web::Bytes| {
-                let answers = answers.clone();
-                async move {
-                    let arrived = Instant::now();
-                    let mut answers = answers.lock();
-                    answers.pages += 1;
-                    answers.last = Some(arrived);
-                    if let Some(sent) = transaction_id(&body).and_then(|t| answers.sent.remove(t)) {
-                        answers
-                            .first_page
-                            .push(arrived.saturating_duration_since(sent));
-                    }
-                    drop(answers);
-                    HttpResponse::Ok().json(json!({"message": {"ack": {"status": "ACK"}}}))
-                }
-            }))
-    })
-    .workers(1);
-    for listener in listeners {
-        server = server.listen(listener).unwrap();
-    }
-    tokio::spawn(server.run());
-    urls
 }
 
 fn search(
@@ -327,7 +287,17 @@ async fn main() {
     let buyers = harness::buyers(options.buyers, "load.test");
     let registry_url = harness::serve_registry(&buyers);
     let answers = Arc::new(parking_lot::Mutex::new(Answers::default()));
-    let bap_uris = serve_buyer_listeners(options.buyers, answers.clone());
+    let heard = answers.clone();
+    let bap_uris = harness::serve_callback_listeners(options.buyers, move |body, arrived| {
+        let mut answers = heard.lock();
+        answers.pages += 1;
+        answers.last = Some(arrived);
+        if let Some(sent) = transaction_id(body).and_then(|t| answers.sent.remove(t)) {
+            answers
+                .first_page
+                .push(arrived.saturating_duration_since(sent));
+        }
+    });
 
     let database_url = fresh_database(&options, &dir).await;
     let port = TcpListener::bind("127.0.0.1:0")

@@ -22,8 +22,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_web::{web, App, HttpResponse, HttpServer};
-use harness::{buyers, percentile, proc_stat, serve_registry};
+use harness::{buyers, percentile, proc_stat, serve_callback_listeners, serve_registry};
 use parking_lot::Mutex;
 
 use haat::catalog::model::*;
@@ -398,38 +397,6 @@ type Arrivals = Arc<Mutex<HashMap<String, Instant>>>;
 /// What the searching buyer apps saw: ACK latencies, round trips, failures by reason.
 type Results = Arc<Mutex<(Vec<Duration>, Vec<Duration>, HashMap<String, usize>)>>;
 
-/// A simulated buyer app's callback listener; returns its URL (the bap_uri).
-fn callback_listener(arrivals: Arrivals) -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let server = HttpServer::new(move || {
-        let arrivals = arrivals.clone();
-        App::new()
-            .app_data(web::PayloadConfig::new(8 * 1024 * 1024))
-            .route(
-                "/{callback}",
-                web::post().to(move |body: web::Bytes| {
-                    let arrivals = arrivals.clone();
-                    async move {
-                        let at = Instant::now();
-                        if let Ok(value) = serde_json::from_slice::<Value>(&body) {
-                            if let Some(id) = value["context"]["message_id"].as_str() {
-                                arrivals.lock().entry(id.to_owned()).or_insert(at);
-                            }
-                        }
-                        HttpResponse::Ok().json(json!({"message": {"ack": {"status": "ACK"}}}))
-                    }
-                }),
-            )
-    })
-    .workers(1)
-    .listen(listener)
-    .unwrap()
-    .run();
-    tokio::spawn(server);
-    url
-}
-
 /// The n-th filtered search of the node phase: (city, intent), over the cities the network
 /// knows (a search for another is refused with 30000, as it should be).
 /// `selective` adds an item number to the words ("ikat dupatta 12"), as a buyer looking for one
@@ -547,13 +514,22 @@ async fn through_the_node(
     let apps = buyers(buyer_count, "search.bench.test");
     let registry = serve_registry(&apps);
     let arrivals: Arrivals = Arc::default();
+    let heard = arrivals.clone();
+    let bap_uris = serve_callback_listeners(apps.len(), move |body, at| {
+        if let Ok(value) = serde_json::from_slice::<Value>(body) {
+            if let Some(id) = value["context"]["message_id"].as_str() {
+                heard.lock().entry(id.to_owned()).or_insert(at);
+            }
+        }
+    });
     let apps: Arc<Vec<(String, Signer, String)>> = Arc::new(
         apps.iter()
-            .map(|(id, keys)| {
+            .zip(bap_uris)
+            .map(|((id, keys), bap_uri)| {
                 (
                     id.clone(),
                     Signer::new(keys.signing.clone(), id, &keys.unique_key_id),
-                    callback_listener(arrivals.clone()),
+                    bap_uri,
                 )
             })
             .collect(),

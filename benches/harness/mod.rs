@@ -1,5 +1,5 @@
-//! What the load harnesses share: simulated buyer apps, the registry that knows them, and
-//! measurements of percentiles and of a process's CPU time and peak memory.
+//! What the load harnesses share: simulated buyer apps, the registry that knows them, their
+//! callback listeners, and measurements of percentiles and of a process's CPU time and peak memory.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -54,6 +54,39 @@ pub fn serve_registry(buyers: &[(String, KeyPairs)]) -> String {
     .run();
     tokio::spawn(server);
     url
+}
+
+/// `count` callback listeners, one per simulated buyer app, served by one single-threaded
+/// server that ACKs every callback after handing its body (and arrival time) to `heard`;
+/// returns each listener's URL (a bap_uri). The order bench keeps a listener of its own, which
+/// checks every callback's signature.
+#[allow(dead_code)]
+pub fn serve_callback_listeners<F>(count: usize, heard: F) -> Vec<String>
+where
+    F: Fn(&[u8], std::time::Instant) + Clone + Send + 'static,
+{
+    let listeners: Vec<TcpListener> = (0..count)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let urls = listeners
+        .iter()
+        .map(|l| format!("http://{}", l.local_addr().unwrap()))
+        .collect();
+    let mut server = HttpServer::new(move || {
+        let heard = heard.clone();
+        App::new()
+            .app_data(web::PayloadConfig::new(8 << 20))
+            .default_service(web::to(move |body: web::Bytes| {
+                heard(&body, std::time::Instant::now());
+                async { HttpResponse::Ok().json(json!({"message": {"ack": {"status": "ACK"}}})) }
+            }))
+    })
+    .workers(1);
+    for listener in listeners {
+        server = server.listen(listener).unwrap();
+    }
+    tokio::spawn(server.run());
+    urls
 }
 
 /// The value at fraction `p` of a sorted sample.
