@@ -7,10 +7,11 @@
 -- checkouts). These functions loop over the arrays instead, with one primary-key statement
 -- per element, so every row is found through its index whatever the statistics say.
 
--- Marks each pending request processed with its note; returns the ids it marked (an id
--- already processed, or repeated, is left out).
+-- Marks each pending request processed with its note, in array order; returns the positions
+-- (from 1) it marked. A request already processed is left out, and so is the second copy of
+-- one that appears twice.
 CREATE FUNCTION finish_requests(request_ids BIGINT[], notes TEXT[], finished_at BIGINT)
-RETURNS SETOF BIGINT
+RETURNS SETOF INTEGER
 LANGUAGE plpgsql
 AS $$
 BEGIN
@@ -18,20 +19,21 @@ BEGIN
         UPDATE inbound SET state = 'processed', processed_at = finished_at, process_note = notes[i]
         WHERE id = request_ids[i] AND state = 'pending';
         IF FOUND THEN
-            RETURN NEXT request_ids[i];
+            RETURN NEXT i;
         END IF;
     END LOOP;
 END
 $$;
 
 -- Records one attempt per element: the callback's new state (only while `lease_holder` holds
--- its lease) and a row of its attempt history. Returns the ids it recorded.
+-- its lease) and a row of its attempt history. Returns the positions (from 1) it recorded;
+-- a callback's second copy finds its lease released by the first and is left out.
 CREATE FUNCTION record_attempts(
     lease_holder TEXT, recorded_at BIGINT, callback_ids BIGINT[], states TEXT[],
     next_attempts BIGINT[], last_errors TEXT[], nack_codes TEXT[], nack_messages TEXT[],
     http_statuses BIGINT[], finished BIGINT[], started BIGINT[], authorizations TEXT[],
     response_bodies TEXT[], attempt_errors TEXT[], outcomes TEXT[])
-RETURNS SETOF BIGINT
+RETURNS SETOF INTEGER
 LANGUAGE plpgsql
 AS $$
 DECLARE
@@ -49,7 +51,7 @@ BEGIN
                 authorization_header, http_status, response_body, error, outcome)
             VALUES (callback_ids[i], attempt_number, started[i], recorded_at, authorizations[i],
                 http_statuses[i], response_bodies[i], attempt_errors[i], outcomes[i]);
-            RETURN NEXT callback_ids[i];
+            RETURN NEXT i;
         END IF;
     END LOOP;
 END

@@ -362,25 +362,18 @@ impl Store {
         attempts: &[(i64, AttemptRecord, DeliveryOutcome)],
     ) -> Result<Vec<bool>, StoreError> {
         let now = now_ms();
-        let distinct = attempts
-            .iter()
-            .map(|(id, _, _)| *id)
-            .collect::<std::collections::HashSet<_>>()
-            .len()
-            == attempts.len();
         match &self.backend {
-            Backend::Postgres(pool) if distinct => {
+            Backend::Postgres(pool) => {
                 let mut tx = pool.begin_write().await?;
                 let done = super::pg_batch::record_attempts(&mut tx, owner, attempts, now).await?;
                 tx.commit().await?;
                 Ok(done)
             }
-            _ => self.record_attempts_one_by_one(owner, attempts, now).await,
+            Backend::Sqlite { .. } => self.record_attempts_one_by_one(owner, attempts, now).await,
         }
     }
 
-    /// `record_attempts` with one row per statement: SQLite, and PostgreSQL when a callback
-    /// appears twice.
+    /// `record_attempts` with one row per statement, for SQLite.
     async fn record_attempts_one_by_one(
         &self,
         owner: &str,

@@ -9,7 +9,7 @@
 //! the run's length. Attempts are recorded the same way (`record_attempts`). SQLite, in process,
 //! pays little per statement and keeps the one-row statements.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use sqlx::PgConnection;
 
@@ -38,28 +38,16 @@ pub(crate) async fn apply_simple_run(
     if run.is_empty() {
         return Ok(Vec::new());
     }
-    // A request present twice (a sweep racing the live worker) is claimed by its first copy.
-    let mut seen = HashSet::with_capacity(run.len());
-    let first: Vec<bool> = run.iter().map(|c| seen.insert(c.inbound_id)).collect();
-    let (ids, notes): (Vec<i64>, Vec<&str>) = run
-        .iter()
-        .zip(&first)
-        .filter(|(_, first)| **first)
-        .map(|(c, _)| (c.inbound_id, c.note))
-        .unzip();
-    let claimed: HashSet<i64> = sqlx::query_scalar("SELECT * FROM finish_requests($1, $2, $3)")
+    // A request present twice (a sweep racing the live worker) is claimed by its first copy:
+    // the function marks them in order, and the second finds it processed.
+    let (ids, notes): (Vec<i64>, Vec<&str>) = run.iter().map(|c| (c.inbound_id, c.note)).unzip();
+    let claimed: Vec<i32> = sqlx::query_scalar("SELECT * FROM finish_requests($1, $2, $3)")
         .bind(&ids)
         .bind(&notes)
         .bind(now)
         .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .collect();
-    let done: Vec<bool> = run
-        .iter()
-        .zip(&first)
-        .map(|(c, first)| *first && claimed.contains(&c.inbound_id))
-        .collect();
+        .await?;
+    let done = positions_done(&claimed, run.len());
     let written: Vec<&SimpleChange> = run
         .iter()
         .zip(&done)
@@ -215,7 +203,7 @@ pub(crate) async fn insert_callbacks<'a>(
 
 /// Records delivery attempts with one statement: each updates its callback (only while
 /// `owner` holds the lease) and adds its row to the attempt history. Returns, for each,
-/// whether it was recorded. Ids must be distinct.
+/// whether it was recorded.
 pub(crate) async fn record_attempts(
     tx: &mut PgConnection,
     owner: &str,
@@ -251,7 +239,7 @@ pub(crate) async fn record_attempts(
         attempt_errors.push(attempt.error.as_deref());
         labels.push(row.label);
     }
-    let recorded: HashSet<i64> = sqlx::query_scalar(
+    let recorded: Vec<i32> = sqlx::query_scalar(
         "SELECT * FROM record_attempts($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
     )
     .bind(owner)
@@ -270,11 +258,20 @@ pub(crate) async fn record_attempts(
     .bind(attempt_errors)
     .bind(labels)
     .fetch_all(&mut *tx)
-    .await?
-    .into_iter()
-    .collect();
-    Ok(attempts
-        .iter()
-        .map(|(id, _, _)| recorded.contains(id))
-        .collect())
+    .await?;
+    Ok(positions_done(&recorded, attempts.len()))
+}
+
+/// For each of `count` array elements, whether a function returned its position (from 1).
+fn positions_done(positions: &[i32], count: usize) -> Vec<bool> {
+    let mut done = vec![false; count];
+    for position in positions {
+        if let Some(slot) = usize::try_from(*position - 1)
+            .ok()
+            .and_then(|i| done.get_mut(i))
+        {
+            *slot = true;
+        }
+    }
+    done
 }

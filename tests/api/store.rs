@@ -188,10 +188,12 @@ async fn attempts_recorded_together_each_keep_their_own_outcome(db: Db) {
                 reason: "connection refused".into(),
             },
         ),
+        // The same callback twice: its first record releases the lease, so the second has none.
+        (ids[0], attempt(Some(200), None), DeliveryOutcome::Delivered),
     ];
     assert_eq!(
         store.record_attempts("me", &batch).await.unwrap(),
-        [true, true, true]
+        [true, true, true, false]
     );
     // Another owner cannot record over the lease it does not hold.
     let stranger = vec![(ids[3], attempt(Some(200), None), DeliveryOutcome::Delivered)];
