@@ -176,8 +176,18 @@ impl Application {
         let outbox_wakeup = Arc::new(Notify::new());
         let (inbound_ready, ready_receiver) = mpsc::channel(4096);
 
+        let mut outbox_worker = OutboxWorker::new(
+            store.clone(),
+            http,
+            signer.clone(),
+            settings.outbox.clone(),
+            metrics.clone(),
+            outbox_wakeup.clone(),
+        );
+        let handoff = outbox_worker.handoff();
         tokio::spawn(
             Processor::new(store.clone(), settings.clone(), outbox_wakeup.clone())
+                .with_handoff(handoff)
                 .run(ready_receiver),
         );
         tokio::spawn(crate::processing::push::run(
@@ -185,17 +195,7 @@ impl Application {
             settings.clone(),
             outbox_wakeup.clone(),
         ));
-        tokio::spawn(
-            OutboxWorker::new(
-                store.clone(),
-                http,
-                signer.clone(),
-                settings.outbox.clone(),
-                metrics.clone(),
-                outbox_wakeup.clone(),
-            )
-            .run(),
-        );
+        tokio::spawn(outbox_worker.run());
 
         let state = web::Data::new(AppState {
             settings: settings.clone(),

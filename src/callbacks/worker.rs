@@ -9,7 +9,7 @@ use crate::config::OutboxSettings;
 use crate::metrics::Metrics;
 use crate::protocol::ack::{read_peer_answer, PeerAnswer};
 use crate::protocol::signing::Signer;
-use crate::store::{now_ms, AttemptRecord, ClaimedCallback, DeliveryOutcome, Store};
+use crate::store::{now_ms, AttemptRecord, ClaimedCallback, DeliveryOutcome, Store, WriteLease};
 
 #[derive(Clone)]
 pub struct OutboxWorker {
@@ -23,7 +23,45 @@ pub struct OutboxWorker {
     owner: String,
     /// Attempts are recorded in groups by one task (set by `run`).
     recorder: Option<mpsc::Sender<(i64, AttemptRecord, DeliveryOutcome)>>,
+    /// Callbacks handed over by the commits of this process (see `Handoff`), taken by `run`.
+    handed: Arc<parking_lot::Mutex<Option<HandedReceiver>>>,
 }
+
+/// A callback written under a `WriteLease`, with the lease's end.
+type Handed = (ClaimedCallback, i64);
+type HandedReceiver = mpsc::UnboundedReceiver<Handed>;
+
+/// How the commits of this process hand their callbacks to its delivery worker. Callbacks
+/// written under `lease()` are already claimed by the worker's owner in the store; handed over
+/// with their bodies after the commit, they go out at once, with no claim, no read of the
+/// bodies back from the store and no wait for the claim loop. Nothing is lost if the process
+/// dies first: the lease runs out and the callbacks are claimed as usual.
+#[derive(Clone)]
+pub struct Handoff {
+    owner: Arc<str>,
+    lease_ms: i64,
+    sender: mpsc::UnboundedSender<Handed>,
+}
+
+impl Handoff {
+    /// A lease for callbacks about to be written.
+    pub fn lease(&self) -> WriteLease<'_> {
+        WriteLease {
+            owner: &self.owner,
+            until: now_ms() + self.lease_ms,
+        }
+    }
+
+    /// Hands over a callback committed under a lease that ends at `lease_until`.
+    pub fn deliver(&self, callback: ClaimedCallback, lease_until: i64) {
+        // Only fails once the worker has stopped; the lease then runs out and the callback
+        // is claimed again.
+        let _ = self.sender.send((callback, lease_until));
+    }
+}
+
+/// How much longer than one attempt's timeout a lease lasts: time to record the attempt.
+const LEASE_MARGIN_MS: i64 = 5_000;
 
 /// The delay before attempt `attempts + 1`: `initial * 2^(attempts-1)`, capped, with the upper
 /// half jittered so that retries from many callbacks do not arrive together.
@@ -78,6 +116,49 @@ impl OutboxWorker {
             wakeup,
             owner,
             recorder: None,
+            handed: Arc::default(),
+        }
+    }
+
+    /// The way for this process's commits to hand callbacks straight to this worker; call
+    /// before `run`.
+    pub fn handoff(&mut self) -> Handoff {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        *self.handed.lock() = Some(receiver);
+        Handoff {
+            owner: Arc::from(self.owner.as_str()),
+            // As long as a claim's lease: one attempt and its recording, with room to wait
+            // for a free delivery slot.
+            lease_ms: self.settings.timeout_ms as i64 + LEASE_MARGIN_MS,
+            sender,
+        }
+    }
+
+    /// Delivers the callbacks handed over by this process's commits, within the same limit of
+    /// attempts at once as claimed ones.
+    async fn deliver_handed(self, mut receiver: HandedReceiver, permits: Arc<Semaphore>) {
+        while let Some((callback, lease_until)) = receiver.recv().await {
+            let permit = permits
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("semaphore never closes");
+            // Too long in the queue for the attempt to end within the lease: leave the
+            // callback to be claimed once the lease has run out, rather than risk a second
+            // attempt by a claim while this one is in flight.
+            if now_ms() + self.settings.timeout_ms as i64 + 1_000 > lease_until {
+                continue;
+            }
+            // With every slot taken, the claim loop waits for a delivery to end.
+            let loop_waits = permits.available_permits() == 0;
+            let worker = self.clone();
+            tokio::spawn(async move {
+                worker.deliver(callback).await;
+                drop(permit);
+                if loop_waits {
+                    worker.wakeup.notify_one();
+                }
+            });
         }
     }
 
@@ -92,6 +173,9 @@ impl OutboxWorker {
         ));
         self.recorder = Some(sender);
         let permits = Arc::new(Semaphore::new(self.settings.concurrency));
+        if let Some(handed) = self.handed.lock().take() {
+            tokio::spawn(self.clone().deliver_handed(handed, permits.clone()));
+        }
         let poll = Duration::from_millis(self.settings.poll_interval_ms);
         loop {
             let free = permits.available_permits();
@@ -100,7 +184,7 @@ impl OutboxWorker {
             if free > 0 {
                 // The lease covers one attempt and its recording. If the process dies holding it, the
                 // callback waits until the lease runs out and is then claimed again.
-                let lease_until = now_ms() + self.settings.timeout_ms as i64 + 5_000;
+                let lease_until = now_ms() + self.settings.timeout_ms as i64 + LEASE_MARGIN_MS;
                 match self
                     .store
                     .claim_due_callbacks(&self.owner, lease_until, asked as i64)

@@ -17,11 +17,12 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
 use tracing::Instrument;
 
+use crate::callbacks::Handoff;
 use crate::config::Settings;
 use crate::protocol::ack::WireError;
 use crate::protocol::callback::RequestContext;
 use crate::protocol::context::Action;
-use crate::store::{now_ms, NewCallback, PendingInbound, Store};
+use crate::store::{now_ms, ClaimedCallback, NewCallback, PendingInbound, Store};
 
 /// What processing one request decided.
 pub enum Outcome {
@@ -59,6 +60,8 @@ pub struct Processor {
     /// Commits order changes in groups (set by `run`): changes that take or give back stock
     /// through their seller's shard, the rest through any of several.
     order_committers: Option<OrderCommitters>,
+    /// Hands the callbacks that need no turn straight to this process's delivery worker.
+    handoff: Option<Handoff>,
 }
 
 #[derive(Clone)]
@@ -114,22 +117,64 @@ const ORDER_BATCH: usize = 32;
 /// A processed request: its id, the note, and the callbacks it causes.
 type Completion = (i64, String, Vec<NewCallback>);
 
-/// Commits completions in groups: one transaction for all that finished together.
+/// Commits completions in groups: one transaction for all that finished together. With a
+/// `handoff`, the callbacks that need no turn are written leased to this process and handed to
+/// its delivery worker with their bodies; the claim loop is woken only for the others.
 async fn commit_completions(
     store: Store,
     outbox_wakeup: Arc<Notify>,
+    handoff: Option<Handoff>,
     mut receiver: mpsc::Receiver<Completion>,
 ) {
     let mut batch = Vec::with_capacity(BATCH);
     while receiver.recv_many(&mut batch, BATCH).await > 0 {
-        match store.complete_inbound_many(&batch).await {
-            Ok(done) if done.iter().any(|d| *d) => outbox_wakeup.notify_one(),
-            Ok(_) => {}
+        let lease = handoff.as_ref().map(Handoff::lease);
+        match store.complete_inbound_many(&batch, lease).await {
+            Ok((done, leased)) => {
+                let mut leased = leased.into_iter();
+                let mut others = false;
+                for ((_, _, callbacks), done) in batch.drain(..).zip(done) {
+                    if !done {
+                        continue;
+                    }
+                    for callback in callbacks {
+                        match (&handoff, lease) {
+                            (Some(handoff), Some(lease)) if callback.needs_no_turn() => {
+                                // The store returns an id for each; were one missing, the
+                                // callback would be claimed once its lease ran out.
+                                if let Some(id) = leased.next() {
+                                    handoff.deliver(handed(id, callback), lease.until);
+                                }
+                            }
+                            _ => others = true,
+                        }
+                    }
+                }
+                if others {
+                    outbox_wakeup.notify_one();
+                }
+            }
             Err(error) => {
                 tracing::warn!(error = %error, requests = batch.len(), "processing could not be committed; the sweep will retry")
             }
         }
         batch.clear();
+    }
+}
+
+/// A callback just written under a lease, as its first attempt.
+fn handed(id: i64, callback: NewCallback) -> ClaimedCallback {
+    ClaimedCallback {
+        id,
+        action: callback.action,
+        bap_id: callback.bap_id,
+        url: callback.url,
+        transaction_id: callback.transaction_id,
+        message_id: callback.message_id,
+        body: callback.body,
+        attempts: 1,
+        deadline_at: callback.deadline_at,
+        last_error: None,
     }
 }
 
@@ -184,7 +229,14 @@ impl Processor {
             outbox_wakeup,
             completer: None,
             order_committers: None,
+            handoff: None,
         }
+    }
+
+    /// Hands the callbacks that need no turn straight to this process's delivery worker.
+    pub fn with_handoff(mut self, handoff: Handoff) -> Self {
+        self.handoff = Some(handoff);
+        self
     }
 
     /// Runs until the channel closes: requests from the HTTP handler first, and a sweep every
@@ -195,6 +247,7 @@ impl Processor {
         tokio::spawn(commit_completions(
             self.store.clone(),
             self.outbox_wakeup.clone(),
+            self.handoff.clone(),
             receiver,
         ));
         self.completer = Some(sender);

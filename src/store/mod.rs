@@ -29,6 +29,7 @@ pub use orders::{
 };
 pub use outbox::{
     AttemptRecord, ClaimedCallback, DeliveryOutcome, NewCallback, OutboxRow, OutboxState,
+    WriteLease,
 };
 
 /// How SQLite makes a commit durable. In WAL mode, `Normal` writes every commit to the WAL

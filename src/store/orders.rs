@@ -300,7 +300,7 @@ async fn flush_simple_run(
     results: &mut Vec<CommitResult>,
     now: i64,
 ) -> Result<(), StoreError> {
-    let done = apply_simple_run(tx, run, now).await?;
+    let (done, _) = apply_simple_run(tx, run, now, None).await?;
     results.extend(done.into_iter().map(|done| {
         if done {
             CommitResult::Done

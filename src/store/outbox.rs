@@ -22,14 +22,19 @@ pub struct NewCallback {
     pub deadline_at: i64,
 }
 
-/// Inserts `$callback` (a `&NewCallback`) with the executor `$tx`; evaluates to its id.
+/// Inserts `$callback` (a `&NewCallback`) with the executor `$tx`; evaluates to its id. With a
+/// `$lease` (`Option<WriteLease>`), the callback is written already claimed by its owner.
 macro_rules! insert_callback {
-    ($tx:expr, $callback:expr, $now:expr) => {{
+    ($tx:expr, $callback:expr, $now:expr) => {
+        $crate::store::outbox::insert_callback!($tx, $callback, $now, None::<$crate::store::WriteLease<'_>>)
+    };
+    ($tx:expr, $callback:expr, $now:expr, $lease:expr) => {{
         let callback: &$crate::store::NewCallback = $callback;
+        let lease: Option<$crate::store::WriteLease<'_>> = $lease;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO outbox (action, kind, inbound_id, bap_id, url, transaction_id, message_id, domain, body, \
-             created_at, deadline_at, next_attempt_at, state, attempts) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $10, 'pending', 0) RETURNING id",
+             created_at, deadline_at, next_attempt_at, state, attempts, lease_owner, lease_until) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $10, 'pending', $12, $13, $14) RETURNING id",
         )
         .bind(&callback.action)
         .bind(if callback.solicited { "solicited" } else { "unsolicited" })
@@ -42,12 +47,34 @@ macro_rules! insert_callback {
         .bind(&callback.body)
         .bind($now)
         .bind(callback.deadline_at)
+        .bind(if lease.is_some() { 1i64 } else { 0 })
+        .bind(lease.map(|l| l.owner))
+        .bind(lease.map(|l| l.until))
         .fetch_one($tx)
         .await?;
         id
     }};
 }
 pub(crate) use insert_callback;
+
+impl NewCallback {
+    /// Whether the callback may go out as soon as it is written, whatever else its transaction
+    /// has pending: on_search pages are independent of each other. Others wait their turn
+    /// (the claim delivers a transaction's callbacks in order), so they are not leased when
+    /// written.
+    pub fn needs_no_turn(&self) -> bool {
+        self.action == "on_search"
+    }
+}
+
+/// A lease taken as callbacks are written: the process that wrote them delivers them at once,
+/// from memory, instead of claiming them and reading their bodies back. If it dies first, the
+/// lease runs out and any replica claims them as usual.
+#[derive(Debug, Clone, Copy)]
+pub struct WriteLease<'a> {
+    pub owner: &'a str,
+    pub until: i64,
+}
 
 /// A callback claimed for one delivery attempt.
 #[derive(Debug, Clone)]
@@ -251,19 +278,22 @@ impl Store {
         note: &str,
         callbacks: &[NewCallback],
     ) -> Result<bool, StoreError> {
-        let done = self
-            .complete_inbound_many(&[(inbound_id, note.to_owned(), callbacks.to_vec())])
+        let (done, _) = self
+            .complete_inbound_many(&[(inbound_id, note.to_owned(), callbacks.to_vec())], None)
             .await?;
         Ok(done[0])
     }
 
     /// Completes many requests in one transaction: each is marked processed with its
     /// callbacks queued, unless another worker processed it first (then it is left alone and
-    /// its entry in the result is false).
+    /// its entry in the result is false). With a `lease`, the callbacks that need no turn
+    /// (`NewCallback::needs_no_turn`) are written claimed by its owner; their ids come second,
+    /// in the order of the completions and their callbacks.
     pub async fn complete_inbound_many(
         &self,
         completions: &[(i64, String, Vec<NewCallback>)],
-    ) -> Result<Vec<bool>, StoreError> {
+        lease: Option<WriteLease<'_>>,
+    ) -> Result<(Vec<bool>, Vec<i64>), StoreError> {
         let now = now_ms();
         if let Backend::Postgres(pool) = &self.backend {
             let run: Vec<_> = completions
@@ -279,13 +309,14 @@ impl Store {
                 )
                 .collect();
             let mut tx = pool.begin_write().await?;
-            let done = super::pg_batch::apply_simple_run(&mut tx, &run, now).await?;
+            let written = super::pg_batch::apply_simple_run(&mut tx, &run, now, lease).await?;
             tx.commit().await?;
-            return Ok(done);
+            return Ok(written);
         }
         on_writer!(self, pool => {
             let mut tx = pool.begin_write().await?;
             let mut done = Vec::with_capacity(completions.len());
+            let mut leased = Vec::new();
             for (inbound_id, note, callbacks) in completions {
                 let claimed = sqlx::query(
                     "UPDATE inbound SET state = 'processed', processed_at = $1, process_note = $2 WHERE id = $3 AND state = 'pending'",
@@ -298,13 +329,17 @@ impl Store {
                 .rows_affected();
                 if claimed == 1 {
                     for callback in callbacks {
-                        insert_callback!(&mut *tx, callback, now);
+                        let lease = lease.filter(|_| callback.needs_no_turn());
+                        let id = insert_callback!(&mut *tx, callback, now, lease);
+                        if lease.is_some() {
+                            leased.push(id);
+                        }
                     }
                 }
                 done.push(claimed == 1);
             }
             tx.commit().await?;
-            Ok(done)
+            Ok((done, leased))
         })
     }
 

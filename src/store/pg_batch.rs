@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use sqlx::PgConnection;
 
-use super::outbox::{AttemptRecord, DeliveryOutcome, NewCallback};
+use super::outbox::{AttemptRecord, DeliveryOutcome, NewCallback, WriteLease};
 use super::StoreError;
 
 /// A change that writes nothing unless it claims its request, and cannot fail after that.
@@ -29,14 +29,16 @@ pub(crate) struct SimpleChange<'a> {
 
 /// Writes a run of simple changes in the open transaction `tx`, in their order. Returns, for
 /// each, whether it claimed its request (false: another worker processed it first, or it
-/// appears earlier in the run, and nothing of it was written).
+/// appears earlier in the run, and nothing of it was written), and the ids of the callbacks
+/// written under `lease` (see `Store::complete_inbound_many`).
 pub(crate) async fn apply_simple_run(
     tx: &mut PgConnection,
     run: &[SimpleChange<'_>],
     now: i64,
-) -> Result<Vec<bool>, StoreError> {
+    lease: Option<WriteLease<'_>>,
+) -> Result<(Vec<bool>, Vec<i64>), StoreError> {
     if run.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     }
     // A request present twice (a sweep racing the live worker) is claimed by its first copy:
     // the function marks them in order, and the second finds it processed.
@@ -55,12 +57,18 @@ pub(crate) async fn apply_simple_run(
         .map(|(c, _)| c)
         .collect();
     if written.is_empty() {
-        return Ok(done);
+        return Ok((done, Vec::new()));
     }
     upsert_drafts(tx, written.iter().filter_map(|c| c.draft), now).await?;
     insert_events(tx, written.iter().flat_map(|c| c.events.iter()), now).await?;
-    insert_callbacks(tx, written.iter().flat_map(|c| c.callbacks.iter()), now).await?;
-    Ok(done)
+    let leased = insert_callbacks(
+        tx,
+        written.iter().flat_map(|c| c.callbacks.iter()),
+        now,
+        lease,
+    )
+    .await?;
+    Ok((done, leased))
 }
 
 /// Upserts drafts; for a transaction present more than once the last one stands, as if they
@@ -143,12 +151,14 @@ async fn insert_events<'a>(
 }
 
 /// Queues callbacks with one statement; their ids follow their order, which the outbox's
-/// in-order delivery within a transaction relies on.
+/// in-order delivery within a transaction relies on. With a `lease`, those that need no turn
+/// are written claimed by its owner; their ids are returned, in order.
 pub(crate) async fn insert_callbacks<'a>(
     tx: &mut PgConnection,
     callbacks: impl Iterator<Item = &'a NewCallback>,
     now: i64,
-) -> Result<(), StoreError> {
+    lease: Option<WriteLease<'_>>,
+) -> Result<Vec<i64>, StoreError> {
     let mut actions = Vec::new();
     let mut kinds = Vec::new();
     let mut inbound_ids = Vec::new();
@@ -159,7 +169,9 @@ pub(crate) async fn insert_callbacks<'a>(
     let mut domains = Vec::new();
     let mut bodies = Vec::new();
     let mut deadlines = Vec::new();
+    let mut leased = Vec::new();
     for callback in callbacks {
+        leased.push(lease.is_some() && callback.needs_no_turn());
         actions.push(callback.action.as_str());
         kinds.push(if callback.solicited {
             "solicited"
@@ -176,14 +188,17 @@ pub(crate) async fn insert_callbacks<'a>(
         deadlines.push(callback.deadline_at);
     }
     if actions.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
-    sqlx::query(
+    let any_leased = leased.iter().any(|l| *l);
+    let rows: Vec<(i64, bool)> = sqlx::query_as(
         "INSERT INTO outbox (action, kind, inbound_id, bap_id, url, transaction_id, message_id, domain, body, \
-         created_at, deadline_at, next_attempt_at, state, attempts) \
-         SELECT a, k, ib, b, u, t, m, d, body, $11, dl, $11, 'pending', 0 \
+         created_at, deadline_at, next_attempt_at, state, attempts, lease_owner, lease_until) \
+         SELECT a, k, ib, b, u, t, m, d, body, $11, dl, $11, 'pending', CASE WHEN l THEN 1 ELSE 0 END, \
+         CASE WHEN l THEN $12::text END, CASE WHEN l THEN $13::int8 END \
          FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], \
-         $9::bytea[], $10::int8[]) WITH ORDINALITY AS n(a, k, ib, b, u, t, m, d, body, dl, i) ORDER BY i",
+         $9::bytea[], $10::int8[], $14::bool[]) WITH ORDINALITY AS n(a, k, ib, b, u, t, m, d, body, dl, l, i) ORDER BY i \
+         RETURNING id, lease_owner IS NOT NULL",
     )
     .bind(actions)
     .bind(kinds)
@@ -196,9 +211,18 @@ pub(crate) async fn insert_callbacks<'a>(
     .bind(bodies)
     .bind(deadlines)
     .bind(now)
-    .execute(&mut *tx)
+    .bind(lease.map(|l| l.owner))
+    .bind(lease.map(|l| l.until))
+    .bind(&leased)
+    .fetch_all(&mut *tx)
     .await?;
-    Ok(())
+    if !any_leased {
+        return Ok(Vec::new());
+    }
+    // The ids were drawn in the order of the rows; RETURNING's own order is not promised.
+    let mut ids: Vec<i64> = rows.into_iter().filter(|r| r.1).map(|r| r.0).collect();
+    ids.sort_unstable();
+    Ok(ids)
 }
 
 /// Records delivery attempts with one statement: each updates its callback (only while

@@ -4,7 +4,7 @@
 
 use haat::store::{
     AttemptRecord, CommitResult, DeliveryOutcome, JournalEntry, JournalOutcome, JournalWriter,
-    NewCallback, OrderChange, OutboxState, Store,
+    NewCallback, OrderChange, OutboxState, Store, WriteLease,
 };
 use serde_json::json;
 
@@ -233,4 +233,129 @@ async fn attempts_recorded_together_each_keep_their_own_outcome_on_sqlite() {
 #[tokio::test]
 async fn attempts_recorded_together_each_keep_their_own_outcome_on_postgres() {
     attempts_recorded_together_each_keep_their_own_outcome(Db::Postgres).await;
+}
+
+async fn callbacks_written_under_a_lease_wait_for_their_writer_until_it_runs_out(db: Db) {
+    let store = Store::connect(&fresh_database(db).await).await.unwrap();
+    let journal = JournalWriter::start(store.clone());
+    let search = journaled(&journal, "m1", "t1").await;
+    let status = journaled(&journal, "m2", "t2").await;
+    let now = haat::store::now_ms();
+    let lease = WriteLease {
+        owner: "me",
+        until: now + 60_000,
+    };
+    let completions = vec![
+        (
+            search,
+            "two pages".to_owned(),
+            vec![
+                callback("on_search", "t1", "m1"),
+                callback("on_search", "t1", "m1"),
+            ],
+        ),
+        (
+            status,
+            "answered".to_owned(),
+            vec![callback("on_status", "t2", "m2")],
+        ),
+        // Processed a moment ago in the same group: nothing of it is written.
+        (
+            search,
+            "again".to_owned(),
+            vec![callback("on_search", "t1", "m1")],
+        ),
+    ];
+    let (done, leased) = store
+        .complete_inbound_many(&completions, Some(lease))
+        .await
+        .unwrap();
+    assert_eq!(done, [true, true, false]);
+    assert_eq!(leased.len(), 2, "the two pages, and not the repeat");
+    let rows = store.list_callbacks(None, 10).await.unwrap();
+    assert_eq!(rows.len(), 3);
+    let mut pages: Vec<i64> = rows
+        .iter()
+        .filter(|r| r.action == "on_search")
+        .map(|r| r.id)
+        .collect();
+    pages.sort();
+    assert_eq!(leased, pages, "the pages' ids, in the order written");
+    for page in rows.iter().filter(|r| r.action == "on_search") {
+        assert_eq!(page.state, OutboxState::Pending.as_str());
+        assert_eq!(page.attempts, 1, "written as its first attempt");
+    }
+
+    // Another worker can only claim the callback that waits its turn.
+    let claimed = store
+        .claim_due_callbacks("other", now + 60_000, 10)
+        .await
+        .unwrap();
+    let actions: Vec<&str> = claimed.iter().map(|c| c.action.as_str()).collect();
+    assert_eq!(actions, ["on_status"]);
+    // The writer records its attempt under the lease; nobody else can.
+    let delivered = |id: i64| {
+        (
+            id,
+            AttemptRecord {
+                started_at: haat::store::now_ms(),
+                authorization: "Signature keyId=\"x\"".into(),
+                http_status: Some(200),
+                response_body: Some("{}".into()),
+                error: None,
+            },
+            DeliveryOutcome::Delivered,
+        )
+    };
+    assert_eq!(
+        store
+            .record_attempts("other", &[delivered(leased[0])])
+            .await
+            .unwrap(),
+        [false]
+    );
+    assert_eq!(
+        store
+            .record_attempts("me", &[delivered(leased[0])])
+            .await
+            .unwrap(),
+        [true]
+    );
+    let history = store.attempts_of(leased[0]).await.unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!((history[0].0, history[0].1.as_str()), (1, "delivered"));
+
+    // A writer that died before delivering: once its lease has run out, any worker claims
+    // the page, as its second attempt.
+    let orphan = journaled(&journal, "m3", "t3").await;
+    let (_, orphaned) = store
+        .complete_inbound_many(
+            &[(
+                orphan,
+                "one page".to_owned(),
+                vec![callback("on_search", "t3", "m3")],
+            )],
+            Some(WriteLease {
+                owner: "gone",
+                until: haat::store::now_ms() - 1,
+            }),
+        )
+        .await
+        .unwrap();
+    let claimed = store
+        .claim_due_callbacks("other", haat::store::now_ms() + 60_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!((claimed[0].id, claimed[0].attempts), (orphaned[0], 2));
+}
+
+#[tokio::test]
+async fn callbacks_written_under_a_lease_wait_for_their_writer_until_it_runs_out_on_sqlite() {
+    callbacks_written_under_a_lease_wait_for_their_writer_until_it_runs_out(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn callbacks_written_under_a_lease_wait_for_their_writer_until_it_runs_out_on_postgres() {
+    callbacks_written_under_a_lease_wait_for_their_writer_until_it_runs_out(Db::Postgres).await;
 }
