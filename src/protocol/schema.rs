@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
-use jsonschema::{Draft, Validator};
+use jsonschema::{Draft, Registry, Validator};
 use parking_lot::Mutex;
 use serde_json::Value;
 
@@ -32,6 +32,32 @@ fn document(domain: &str) -> &'static Value {
     }
 }
 
+/// Where a family's document sits in its registry.
+fn family_uri(family: &str) -> String {
+    format!("urn:haat:schemas:{family}")
+}
+
+/// A registry holding the schema document of `domain`'s family, shared by the validators of
+/// all its actions: each validator used to carry its own copy of the document's components,
+/// 39 copies that made a fifth of the node's heap (heaptrack, BENCHMARKS.md).
+fn registry(domain: &str) -> &'static Registry {
+    static REGISTRIES: OnceLock<[Registry; 3]> = OnceLock::new();
+    let registries = REGISTRIES.get_or_init(|| {
+        ["ONDC:RET10", "ONDC:RET12", "ONDC:RET16"].map(|domain| {
+            let resource = Draft::Draft4.create_resource(document(domain).clone());
+            Registry::options()
+                .draft(Draft::Draft4)
+                .build([(family_uri(schema_family(domain)), resource)])
+                .expect("pinned schema documents make a registry")
+        })
+    });
+    match schema_family(domain) {
+        "RET10" => &registries[0],
+        "RET12" => &registries[1],
+        _ => &registries[2],
+    }
+}
+
 fn schema_family(domain: &str) -> &'static str {
     match domain {
         "ONDC:RET10" => "RET10",
@@ -51,19 +77,19 @@ pub struct Schemas {
 
 impl Schemas {
     fn validator(&self, domain: &str, action: &str) -> Option<Arc<Validator>> {
-        let key = (schema_family(domain), action.to_owned());
+        let family = schema_family(domain);
+        let key = (family, action.to_owned());
         if let Some(found) = self.compiled.lock().get(&key) {
             return Some(found.clone());
         }
-        let doc = document(domain);
-        let request = doc.get("requests")?.get(action)?;
-        let mut schema = request.clone();
-        schema
-            .as_object_mut()?
-            .insert("components".into(), doc["components"].clone());
+        document(domain).get("requests")?.get(action)?;
+        // The action's schema inside its family's document, which the registry holds once.
+        let schema =
+            serde_json::json!({ "$ref": format!("{}#/requests/{action}", family_uri(family)) });
         let validator = jsonschema::options()
             .with_draft(Draft::Draft4)
             .should_validate_formats(false)
+            .with_registry(registry(domain).clone())
             .build(&schema)
             .expect("pinned request schemas compile");
         let validator = Arc::new(validator);
@@ -164,6 +190,34 @@ mod tests {
             error.path.as_deref(),
             Some("message.intent.fulfillment.type")
         );
+    }
+
+    #[test]
+    fn every_action_of_every_family_is_checked_against_its_shared_document() {
+        let schemas = Schemas::default();
+        let actions: Vec<&str> = crate::protocol::context::Action::ALL
+            .iter()
+            .map(|a| a.as_str())
+            .collect();
+        schemas.warm_up(
+            &["ONDC:RET10", "ONDC:RET12", "ONDC:RET13", "ONDC:RET16"].map(String::from),
+            &actions,
+        );
+        // Three families, each action once, whatever the number of domains.
+        assert_eq!(schemas.compiled.lock().len(), 3 * actions.len());
+        for domain in ["ONDC:RET10", "ONDC:RET12", "ONDC:RET16"] {
+            for action in &actions {
+                let error = schemas
+                    .check(domain, action, &json!({}))
+                    .expect_err("an empty body is refused");
+                assert_eq!(error.code, "30000", "{domain} {action}");
+                assert!(
+                    error.message.contains("context"),
+                    "{domain} {action}: {}",
+                    error.message
+                );
+            }
+        }
     }
 }
 

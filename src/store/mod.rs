@@ -171,10 +171,18 @@ impl Store {
                 })?;
             }
             // The writer never checkpoints the WAL itself (a checkpoint inside a commit stalls
-            // every request waiting on it); a background task does, off the request path.
+            // every request waiting on it); a background task does, off the request path. Its
+            // page cache is small: it mostly appends (journal, outbox), and a city's on_search
+            // pages, megabytes of new pages, would otherwise stay cached after their commit
+            // (peak 117 → 102 MB after 1,000 searches on 100,000 items, BENCHMARKS.md).
             let writer = SqlitePoolOptions::new()
                 .max_connections(1)
-                .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
+                .connect_with(
+                    options
+                        .clone()
+                        .pragma("wal_autocheckpoint", "0")
+                        .pragma("cache_size", "-2048"),
+                )
                 .await?;
             sqlx::migrate!("migrations/sqlite").run(&writer).await?;
             // The checkpointer never waits for a lock: a checkpoint that would have to wait for
