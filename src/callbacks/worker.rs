@@ -1,3 +1,4 @@
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,12 +25,14 @@ pub struct OutboxWorker {
     /// Attempts are recorded in groups by one task (set by `run`).
     recorder: Option<mpsc::Sender<(i64, AttemptRecord, DeliveryOutcome)>>,
     /// Callbacks handed over by the commits of this process (see `Handoff`), taken by `run`.
-    handed: Arc<parking_lot::Mutex<Option<HandedReceiver>>>,
+    handed: Arc<parking_lot::Mutex<Option<HandedQueue>>>,
 }
 
 /// A callback written under a `WriteLease`, with the lease's end.
 type Handed = (ClaimedCallback, i64);
 type HandedReceiver = mpsc::UnboundedReceiver<Handed>;
+/// The worker's end of a `Handoff`: the callbacks, and how many wait.
+type HandedQueue = (HandedReceiver, Arc<AtomicUsize>);
 
 /// How the commits of this process hand their callbacks to its delivery worker. Callbacks
 /// written under `lease()` are already claimed by the worker's owner in the store; handed over
@@ -41,19 +44,25 @@ pub struct Handoff {
     owner: Arc<str>,
     lease_ms: i64,
     sender: mpsc::UnboundedSender<Handed>,
+    /// Callbacks handed over and not yet taken by the worker.
+    queued: Arc<AtomicUsize>,
+    /// Above this many queued, callbacks are written unleased and wait for the claim, so that
+    /// buyer apps slower than the commits never pile bodies up in memory.
+    most_queued: usize,
 }
 
 impl Handoff {
-    /// A lease for callbacks about to be written.
-    pub fn lease(&self) -> WriteLease<'_> {
-        WriteLease {
+    /// A lease for callbacks about to be written, unless the worker is behind.
+    pub fn lease(&self) -> Option<WriteLease<'_>> {
+        (self.queued.load(Ordering::Relaxed) < self.most_queued).then(|| WriteLease {
             owner: &self.owner,
             until: now_ms() + self.lease_ms,
-        }
+        })
     }
 
     /// Hands over a callback committed under a lease that ends at `lease_until`.
     pub fn deliver(&self, callback: ClaimedCallback, lease_until: i64) {
+        self.queued.fetch_add(1, Ordering::Relaxed);
         // Only fails once the worker has stopped; the lease then runs out and the callback
         // is claimed again.
         let _ = self.sender.send((callback, lease_until));
@@ -124,20 +133,24 @@ impl OutboxWorker {
     /// before `run`.
     pub fn handoff(&mut self) -> Handoff {
         let (sender, receiver) = mpsc::unbounded_channel();
-        *self.handed.lock() = Some(receiver);
+        let queued = Arc::new(AtomicUsize::new(0));
+        *self.handed.lock() = Some((receiver, queued.clone()));
         Handoff {
             owner: Arc::from(self.owner.as_str()),
             // As long as a claim's lease: one attempt and its recording, with room to wait
             // for a free delivery slot.
             lease_ms: self.settings.timeout_ms as i64 + LEASE_MARGIN_MS,
             sender,
+            queued,
+            most_queued: self.settings.concurrency.max(1),
         }
     }
 
     /// Delivers the callbacks handed over by this process's commits, within the same limit of
     /// attempts at once as claimed ones.
-    async fn deliver_handed(self, mut receiver: HandedReceiver, permits: Arc<Semaphore>) {
+    async fn deliver_handed(self, (mut receiver, queued): HandedQueue, permits: Arc<Semaphore>) {
         while let Some((callback, lease_until)) = receiver.recv().await {
+            queued.fetch_sub(1, Ordering::Relaxed);
             let permit = permits
                 .clone()
                 .acquire_owned()
@@ -445,6 +458,38 @@ mod tests {
         assert_eq!(backoff_ms(3, 500, 30_000, 0.0), 1000);
         assert_eq!(backoff_ms(20, 500, 30_000, 1.0), 30_000);
         assert_eq!(backoff_ms(20, 500, 30_000, 0.0), 15_000);
+    }
+
+    #[test]
+    fn a_worker_that_is_behind_is_handed_no_more_callbacks() {
+        let (sender, mut receiver) = mpsc::unbounded_channel();
+        let handoff = Handoff {
+            owner: Arc::from("me"),
+            lease_ms: 15_000,
+            sender,
+            queued: Arc::new(AtomicUsize::new(0)),
+            most_queued: 2,
+        };
+        let page = |id: i64| ClaimedCallback {
+            id,
+            action: "on_search".into(),
+            bap_id: "buyer.example".into(),
+            url: "http://127.0.0.1:1/on_search".into(),
+            transaction_id: "t".into(),
+            message_id: "m".into(),
+            body: b"{}".to_vec(),
+            attempts: 1,
+            deadline_at: now_ms() + 30_000,
+            last_error: None,
+        };
+        let lease = handoff.lease().expect("an idle worker takes pages");
+        assert_eq!(lease.owner, "me");
+        assert!(lease.until > now_ms() + 10_000);
+        handoff.deliver(page(1), lease.until);
+        handoff.deliver(page(2), lease.until);
+        assert!(handoff.lease().is_none(), "two waiting: write unleased");
+        assert_eq!(receiver.try_recv().unwrap().0.id, 1);
+        assert_eq!(receiver.try_recv().unwrap().0.id, 2);
     }
 
     #[test]

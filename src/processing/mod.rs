@@ -119,7 +119,8 @@ type Completion = (i64, String, Vec<NewCallback>);
 
 /// Commits completions in groups: one transaction for all that finished together. With a
 /// `handoff`, the callbacks that need no turn are written leased to this process and handed to
-/// its delivery worker with their bodies; the claim loop is woken only for the others.
+/// its delivery worker with their bodies, while it keeps up; the claim loop is woken for the
+/// others.
 async fn commit_completions(
     store: Store,
     outbox_wakeup: Arc<Notify>,
@@ -128,7 +129,7 @@ async fn commit_completions(
 ) {
     let mut batch = Vec::with_capacity(BATCH);
     while receiver.recv_many(&mut batch, BATCH).await > 0 {
-        let lease = handoff.as_ref().map(Handoff::lease);
+        let lease = handoff.as_ref().and_then(Handoff::lease);
         match store.complete_inbound_many(&batch, lease).await {
             Ok((done, leased)) => {
                 let mut leased = leased.into_iter();
