@@ -190,15 +190,17 @@ pub(crate) async fn insert_callbacks<'a>(
     if actions.is_empty() {
         return Ok(Vec::new());
     }
-    let any_leased = leased.iter().any(|l| *l);
-    let rows: Vec<(i64, bool)> = sqlx::query_as(
-        "INSERT INTO outbox (action, kind, inbound_id, bap_id, url, transaction_id, message_id, domain, body, \
+    // Only the leased rows' ids come back, in the order they were drawn, which is the
+    // order of the rows (RETURNING's own order is not promised).
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "WITH written AS (INSERT INTO outbox (action, kind, inbound_id, bap_id, url, transaction_id, message_id, domain, body, \
          created_at, deadline_at, next_attempt_at, state, attempts, lease_owner, lease_until) \
          SELECT a, k, ib, b, u, t, m, d, body, $11, dl, $11, 'pending', CASE WHEN l THEN 1 ELSE 0 END, \
          CASE WHEN l THEN $12::text END, CASE WHEN l THEN $13::int8 END \
          FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], \
          $9::bytea[], $10::int8[], $14::bool[]) WITH ORDINALITY AS n(a, k, ib, b, u, t, m, d, body, dl, l, i) ORDER BY i \
-         RETURNING id, lease_owner IS NOT NULL",
+         RETURNING id, lease_owner IS NOT NULL AS leased) \
+         SELECT id FROM written WHERE leased ORDER BY id",
     )
     .bind(actions)
     .bind(kinds)
@@ -216,12 +218,6 @@ pub(crate) async fn insert_callbacks<'a>(
     .bind(&leased)
     .fetch_all(&mut *tx)
     .await?;
-    if !any_leased {
-        return Ok(Vec::new());
-    }
-    // The ids were drawn in the order of the rows; RETURNING's own order is not promised.
-    let mut ids: Vec<i64> = rows.into_iter().filter(|r| r.1).map(|r| r.0).collect();
-    ids.sort_unstable();
     Ok(ids)
 }
 
