@@ -39,7 +39,7 @@ fn family_uri(family: &str) -> String {
 
 /// A registry holding the schema document of `domain`'s family, shared by the validators of
 /// all its actions: each validator used to carry its own copy of the document's components,
-/// 39 copies that made a fifth of the node's heap (heaptrack, BENCHMARKS.md).
+/// 39 copies that made a third of the node's heap at its peak (heaptrack, BENCHMARKS.md).
 fn registry(domain: &str) -> &'static Registry {
     static REGISTRIES: OnceLock<[Registry; 3]> = OnceLock::new();
     let registries = REGISTRIES.get_or_init(|| {
