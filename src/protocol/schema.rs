@@ -3,7 +3,7 @@
 //! Domains without a schema of their own (RET13 and the rest) use the RET16 one: the three
 //! pinned files differ only in comments and the IGM block.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 
 use jsonschema::{Draft, Registry, Validator};
@@ -19,42 +19,41 @@ const RET16: &str = include_str!("../../protocol/schemas/ret-1.2.5-RET16.json");
 /// How many schema errors one NACK reports.
 const MAX_REPORTED: usize = 3;
 
-fn document(domain: &str) -> &'static Value {
-    static DOCS: OnceLock<[Value; 3]> = OnceLock::new();
-    let docs = DOCS.get_or_init(|| {
-        [RET10, RET12, RET16]
-            .map(|text| serde_json::from_str(text).expect("pinned schema documents are JSON"))
-    });
-    match domain {
-        "ONDC:RET10" => &docs[0],
-        "ONDC:RET12" => &docs[1],
-        _ => &docs[2],
-    }
-}
-
 /// Where a family's document sits in its registry.
 fn family_uri(family: &str) -> String {
     format!("urn:haat:schemas:{family}")
 }
 
-/// A registry holding the schema document of `domain`'s family, shared by the validators of
-/// all its actions: each validator used to carry its own copy of the document's components,
+/// A schema family's document, held once by a registry that the validators of all its
+/// actions share: each validator used to carry its own copy of the document's components,
 /// 39 copies that made a third of the node's heap at its peak (heaptrack, BENCHMARKS.md).
-fn registry(domain: &str) -> &'static Registry {
-    static REGISTRIES: OnceLock<[Registry; 3]> = OnceLock::new();
-    let registries = REGISTRIES.get_or_init(|| {
-        ["ONDC:RET10", "ONDC:RET12", "ONDC:RET16"].map(|domain| {
-            let resource = Draft::Draft4.create_resource(document(domain).clone());
-            Registry::options()
+struct Family {
+    registry: Registry,
+    /// The actions the document has a request schema for.
+    actions: HashSet<String>,
+}
+
+fn family(domain: &str) -> &'static Family {
+    static FAMILIES: OnceLock<[Family; 3]> = OnceLock::new();
+    let families = FAMILIES.get_or_init(|| {
+        [("RET10", RET10), ("RET12", RET12), ("RET16", RET16)].map(|(name, text)| {
+            let document: Value =
+                serde_json::from_str(text).expect("pinned schema documents are JSON");
+            let actions = document["requests"]
+                .as_object()
+                .map(|requests| requests.keys().cloned().collect())
+                .unwrap_or_default();
+            let registry = Registry::options()
                 .draft(Draft::Draft4)
-                .build([(family_uri(schema_family(domain)), resource)])
-                .expect("pinned schema documents make a registry")
+                .build([(family_uri(name), Draft::Draft4.create_resource(document))])
+                .expect("pinned schema documents make a registry");
+            Family { registry, actions }
         })
     });
     match schema_family(domain) {
-        "RET10" => &registries[0],
-        "RET12" => &registries[1],
-        _ => &registries[2],
+        "RET10" => &families[0],
+        "RET12" => &families[1],
+        _ => &families[2],
     }
 }
 
@@ -82,14 +81,17 @@ impl Schemas {
         if let Some(found) = self.compiled.lock().get(&key) {
             return Some(found.clone());
         }
-        document(domain).get("requests")?.get(action)?;
+        let shared = self::family(domain);
+        if !shared.actions.contains(action) {
+            return None;
+        }
         // The action's schema inside its family's document, which the registry holds once.
         let schema =
             serde_json::json!({ "$ref": format!("{}#/requests/{action}", family_uri(family)) });
         let validator = jsonschema::options()
             .with_draft(Draft::Draft4)
             .should_validate_formats(false)
-            .with_registry(registry(domain).clone())
+            .with_registry(shared.registry.clone())
             .build(&schema)
             .expect("pinned request schemas compile");
         let validator = Arc::new(validator);
