@@ -193,7 +193,7 @@ impl Store {
                 for group in &provider.variant_groups {
                     let doc = serde_json::to_string(group).expect("groups serialise");
                     upsert_doc!(tx, report, import_id, now, "variant_group", &provider.id, &group.id,
-                        "SELECT doc, 1 FROM catalog_variant_groups WHERE provider_id = $1 AND id = $2", [&provider.id, &group.id],
+                        "SELECT doc, CAST(1 AS BIGINT) FROM catalog_variant_groups WHERE provider_id = $1 AND id = $2", [&provider.id, &group.id],
                         "INSERT INTO catalog_variant_groups (provider_id, id, doc, updated_at) VALUES ($1, $2, $3, $5)",
                         "UPDATE catalog_variant_groups SET doc = $3, updated_at = $5 WHERE provider_id = $1 AND id = $2",
                         doc, true, Vec::new());
