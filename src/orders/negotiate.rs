@@ -100,7 +100,7 @@ pub async fn load_shop(
     cart: &Cart,
 ) -> Result<Result<Shop, Refusal>, StoreError> {
     let slice = store.provider_catalog(domain, &cart.provider_id).await?;
-    let Some(provider) = slice.providers.into_iter().next() else {
+    let Some(header) = slice.providers.first() else {
         return Ok(Err(Refusal::new(
             "30001",
             format!(
@@ -109,14 +109,10 @@ pub async fn load_shop(
             ),
         )));
     };
-    let locations = slice
-        .locations
-        .get(&cart.provider_id)
-        .cloned()
-        .unwrap_or_default();
+    let locations = &header.locations;
     let location = match &cart.location_id {
-        Some(id) => locations.into_iter().find(|l| &l.value.id == id),
-        None => locations.into_iter().next(),
+        Some(id) => locations.iter().find(|l| &l.value.id == id),
+        None => locations.first(),
     };
     let Some(location) = location else {
         return Ok(Err(Refusal::new(
@@ -136,9 +132,9 @@ pub async fn load_shop(
         .map(|i| (i.value.id.clone(), (i.value.clone(), i.enabled)))
         .collect();
     Ok(Ok(Shop {
-        provider: provider.value,
-        provider_enabled: provider.enabled,
-        location: location.value,
+        provider: header.provider.value.clone(),
+        provider_enabled: header.provider.enabled,
+        location: location.value.clone(),
         location_enabled: location.enabled,
         items,
     }))

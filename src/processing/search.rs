@@ -40,20 +40,22 @@ pub fn narrow_to_serviceable(slice: &mut CatalogSlice, intent: &SearchIntent) {
     {
         return;
     }
+    let providers = &slice.providers;
     for (provider_id, items) in slice.items.iter_mut() {
-        let locations = slice.locations.get(provider_id);
+        let locations = providers
+            .iter()
+            .find(|p| p.id() == provider_id)
+            .map(|p| p.locations.as_slice())
+            .unwrap_or_default();
         items.retain(|item| {
             locations
-                .into_iter()
-                .flatten()
+                .iter()
                 .find(|l| l.value.id == item.value.location_id)
                 .is_some_and(|l| l.enabled && serves(&l.value, intent))
         });
     }
     slice.items.retain(|_, items| !items.is_empty());
-    slice
-        .providers
-        .retain(|p| slice.items.contains_key(&p.value.id));
+    slice.providers.retain(|p| slice.items.contains_key(p.id()));
 }
 
 pub async fn search(

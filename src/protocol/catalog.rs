@@ -4,6 +4,7 @@
 //! on_search messages under a size limit.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
@@ -13,7 +14,7 @@ use super::time::format_timestamp;
 use crate::catalog::model::{
     Item, Location, PackagedCommodities, Provider, Serviceability, VariantGroup,
 };
-use crate::store::{CatalogSlice, Stored};
+use crate::store::{CatalogSlice, ProviderHeader, Stored};
 
 /// The seller network participant's own branding and terms (`bpp/descriptor`).
 #[derive(Debug, Clone)]
@@ -345,109 +346,180 @@ fn variant_group_json(group: &VariantGroup) -> Value {
     json!({"id": group.id, "descriptor": {"name": group.name}, "tags": tags})
 }
 
-/// A provider's header: everything but its items, which `catalog_pages` adds.
-pub fn provider_json(
-    stored: &Stored<Provider>,
-    locations: &[Stored<Location>],
-    groups: &[VariantGroup],
-    items: &[Stored<Item>],
-    np: &NetworkParticipant,
-    now: DateTime<Utc>,
-) -> Value {
-    let provider = &stored.value;
-    let odop = &provider.odop;
-    let long_desc = format!(
-        "{} One District One Product: {}, {} district, {}.",
-        provider.long_desc, odop.product, odop.district, odop.state
-    );
-    let mut descriptor = json!({"name": provider.name, "short_desc": provider.short_desc, "long_desc": long_desc,
-        "images": provider.images});
-    descriptor["symbol"] = json!(provider
-        .symbol
-        .clone()
-        .or_else(|| provider.images.first().cloned())
-        .unwrap_or_default());
-    let kinds: BTreeSet<&str> = locations
-        .iter()
-        .flat_map(|l| l.value.fulfillments.iter().map(String::as_str))
-        .collect();
-    let care = &provider.consumer_care;
-    let fulfillments: Vec<Value> = kinds
-        .iter()
-        .map(|kind| json!({"id": fulfillment_id(kind), "type": kind, "contact": {"phone": care.phone, "email": care.email}}))
-        .collect();
-    let mut tags = Vec::new();
-    let mut pairs = BTreeSet::new();
-    for item in items {
-        pairs.insert((
-            item.value.location_id.as_str(),
-            item.value.category_id.as_str(),
-        ));
-    }
-    for (location_id, category) in &pairs {
-        if let Some(location) = locations.iter().find(|l| l.value.id == *location_id) {
-            tags.push(serviceability_tag(&location.value, category));
+/// A provider's header in wire form: everything but its items, which `catalog_pages` adds,
+/// and its serviceability tags, which name the (location, category) pairs of each answer's
+/// items. Made once per provider and day while the store says the provider is unchanged
+/// (`store::ProviderHeader`): building it as a `Value` tree per search took a quarter of a
+/// filtered search's time (BENCHMARKS.md).
+#[derive(Debug)]
+pub struct WireHeader {
+    /// Made on this day (a location lists its holidays after it), with this provider ttl.
+    day: NaiveDate,
+    ttl: String,
+    /// `{"id":…,"categories":[…],"tags":[`
+    open: String,
+    /// The timing and order-value tags, comma-separated.
+    fixed_tags: String,
+    /// `]`, then the creds if any; no closing brace.
+    close: String,
+}
+
+impl WireHeader {
+    fn build(header: &ProviderHeader, np: &NetworkParticipant, now: DateTime<Utc>) -> Self {
+        let stored = &header.provider;
+        let locations = &header.locations;
+        let provider = &stored.value;
+        let odop = &provider.odop;
+        let long_desc = format!(
+            "{} One District One Product: {}, {} district, {}.",
+            provider.long_desc, odop.product, odop.district, odop.state
+        );
+        let mut descriptor = json!({"name": provider.name, "short_desc": provider.short_desc, "long_desc": long_desc,
+            "images": provider.images});
+        descriptor["symbol"] = json!(provider
+            .symbol
+            .clone()
+            .or_else(|| provider.images.first().cloned())
+            .unwrap_or_default());
+        let kinds: BTreeSet<&str> = locations
+            .iter()
+            .flat_map(|l| l.value.fulfillments.iter().map(String::as_str))
+            .collect();
+        let care = &provider.consumer_care;
+        let fulfillments: Vec<Value> = kinds
+            .iter()
+            .map(|kind| json!({"id": fulfillment_id(kind), "type": kind, "contact": {"phone": care.phone, "email": care.email}}))
+            .collect();
+        let head = json!({
+            "id": provider.id,
+            "time": {"label": label(stored.enabled), "timestamp": snapshot(stored.updated_at, now)},
+            "descriptor": descriptor,
+            "ttl": np.provider_ttl,
+            "fulfillments": fulfillments,
+            "locations": locations.iter().map(|l| location_json(l, now)).collect::<Vec<_>>(),
+            "categories": header.variant_groups.iter().map(variant_group_json).collect::<Vec<_>>(),
+        });
+        let mut open = serde_json::to_string(&head).expect("JSON values serialise");
+        open.pop();
+        open.push_str(",\"tags\":[");
+        let mut fixed = Vec::new();
+        for location in locations {
+            let l = &location.value;
+            let days: Vec<u32> = l
+                .days
+                .split(',')
+                .filter_map(|d| d.trim().parse().ok())
+                .collect();
+            let (from, to) = (
+                days.iter().min().copied().unwrap_or(1),
+                days.iter().max().copied().unwrap_or(7),
+            );
+            fixed.push(tag(
+                "timing",
+                &[
+                    ("type", "Order".to_owned()),
+                    ("location", l.id.clone()),
+                    ("day_from", from.to_string()),
+                    ("day_to", to.to_string()),
+                    ("time_from", l.open.clone()),
+                    ("time_to", l.close.clone()),
+                ],
+            ));
+        }
+        if let Some(min) = &provider.min_order_value {
+            fixed.push(tag("order_value", &[("min_value", money(min))]));
+        }
+        let fixed_tags = fixed
+            .iter()
+            .map(|t| serde_json::to_string(t).expect("JSON values serialise"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let creds: Vec<Value> = provider
+            .creds
+            .iter()
+            .map(|c| {
+                let mut cred = json!({"id": c.id, "descriptor": {"code": c.code, "name": c.name}});
+                if let Some(url) = &c.url {
+                    cred["url"] = json!(url);
+                }
+                cred
+            })
+            .collect();
+        let mut close = "]".to_owned();
+        if !creds.is_empty() {
+            close.push_str(",\"creds\":");
+            close.push_str(&serde_json::to_string(&creds).expect("JSON values serialise"));
+        }
+        WireHeader {
+            day: now.date_naive(),
+            ttl: np.provider_ttl.clone(),
+            open,
+            fixed_tags,
+            close,
         }
     }
-    for location in locations {
-        let l = &location.value;
-        let days: Vec<u32> = l
-            .days
-            .split(',')
-            .filter_map(|d| d.trim().parse().ok())
-            .collect();
-        let (from, to) = (
-            days.iter().min().copied().unwrap_or(1),
-            days.iter().max().copied().unwrap_or(7),
-        );
-        tags.push(tag(
-            "timing",
-            &[
-                ("type", "Order".to_owned()),
-                ("location", l.id.clone()),
-                ("day_from", from.to_string()),
-                ("day_to", to.to_string()),
-                ("time_from", l.open.clone()),
-                ("time_to", l.close.clone()),
-            ],
-        ));
+
+    /// The provider's wire header for an answer at `now`, from the provider's cache when it
+    /// was made on the same day with the same ttl. Snapshot times are clamped to `now`, so a
+    /// header with a time still ahead of it (another machine's clock) is made afresh.
+    fn of(header: &ProviderHeader, np: &NetworkParticipant, now: DateTime<Utc>) -> Arc<Self> {
+        let mut slot = header.wire.lock();
+        if let Some(wire) = slot
+            .as_ref()
+            .filter(|w| w.day == now.date_naive() && w.ttl == np.provider_ttl)
+        {
+            return wire.clone();
+        }
+        let wire = Arc::new(WireHeader::build(header, np, now));
+        let settled = |at: i64| DateTime::from_timestamp_millis(at).is_some_and(|at| at <= now);
+        if settled(header.provider.updated_at)
+            && header.locations.iter().all(|l| settled(l.updated_at))
+        {
+            *slot = Some(wire.clone());
+        }
+        wire
     }
-    if let Some(min) = &provider.min_order_value {
-        tags.push(tag("order_value", &[("min_value", money(min))]));
-    }
-    let creds: Vec<Value> = provider
-        .creds
-        .iter()
-        .map(|c| {
-            let mut cred = json!({"id": c.id, "descriptor": {"code": c.code, "name": c.name}});
-            if let Some(url) = &c.url {
-                cred["url"] = json!(url);
+
+    /// The header with the serviceability tags of `items`, open for the items:
+    /// `{…,"tags":[…],"creds":[…],"items":[`.
+    fn open_for(&self, header: &ProviderHeader, items: &[Stored<Item>]) -> String {
+        let mut pairs = BTreeSet::new();
+        for item in items {
+            pairs.insert((
+                item.value.location_id.as_str(),
+                item.value.category_id.as_str(),
+            ));
+        }
+        let mut tags = Vec::with_capacity(pairs.len() + 1);
+        for (location_id, category) in &pairs {
+            if let Some(location) = header.locations.iter().find(|l| l.value.id == *location_id) {
+                let tag = serviceability_tag(&location.value, category);
+                tags.push(serde_json::to_string(&tag).expect("JSON values serialise"));
             }
-            cred
-        })
-        .collect();
-    let mut out = json!({
-        "id": provider.id,
-        "time": {"label": label(stored.enabled), "timestamp": snapshot(stored.updated_at, now)},
-        "descriptor": descriptor,
-        "ttl": np.provider_ttl,
-        "fulfillments": fulfillments,
-        "locations": locations.iter().map(|l| location_json(l, now)).collect::<Vec<_>>(),
-        "categories": groups.iter().map(variant_group_json).collect::<Vec<_>>(),
-        "tags": tags,
-    });
-    if !creds.is_empty() {
-        out["creds"] = Value::Array(creds);
+        }
+        if !self.fixed_tags.is_empty() {
+            tags.push(self.fixed_tags.clone());
+        }
+        let tags = tags.join(",");
+        let mut open = String::with_capacity(
+            self.open.len() + tags.len() + self.close.len() + ITEMS_OPEN.len(),
+        );
+        open.push_str(&self.open);
+        open.push_str(&tags);
+        open.push_str(&self.close);
+        open.push_str(ITEMS_OPEN);
+        open
     }
-    out
 }
+
+const ITEMS_OPEN: &str = ",\"items\":[";
 
 /// The catalogue-level parts that every page repeats.
 pub fn catalog_head(np: &NetworkParticipant, slice: &CatalogSlice) -> (Value, Value) {
     let kinds: BTreeSet<&str> = slice
-        .locations
-        .values()
-        .flatten()
+        .providers
+        .iter()
+        .flat_map(|p| p.locations.iter())
         .flat_map(|l| l.value.fulfillments.iter().map(String::as_str))
         .collect();
     let fulfillments: Vec<Value> = if kinds.is_empty() {
@@ -526,17 +598,15 @@ pub fn catalog_pages(
         page: head,
         has_provider: false,
     };
-    let empty = Vec::new();
-    for provider in &slice.providers {
-        let id = &provider.value.id;
-        let locations = slice.locations.get(id).unwrap_or(&empty);
-        let groups = slice.variant_groups.get(id).cloned().unwrap_or_default();
-        let items = slice.items.get(id).map(Vec::as_slice).unwrap_or_default();
-        let header =
-            serde_json::to_string(&provider_json(provider, locations, &groups, items, np, now))
-                .expect("JSON values serialise");
-        // The header without its closing brace, ready for the items.
-        let open = format!("{},\"items\":[", &header[..header.len() - 1]);
+    for header in &slice.providers {
+        let provider = &header.provider;
+        let locations = &header.locations;
+        let items = slice
+            .items
+            .get(header.id())
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let open = WireHeader::of(header, np, now).open_for(header, items);
         let mut part = open.clone();
         let mut count = 0;
         for item in items {
@@ -645,6 +715,222 @@ mod tests {
         }
         out["tags"] = Value::Array(tags);
         out
+    }
+
+    /// A provider's header as it was built before `WireHeader`, kept as the oracle that the
+    /// cached parts say the same.
+    fn provider_json(
+        stored: &Stored<Provider>,
+        locations: &[Stored<Location>],
+        groups: &[VariantGroup],
+        items: &[Stored<Item>],
+        np: &NetworkParticipant,
+        now: DateTime<Utc>,
+    ) -> Value {
+        let provider = &stored.value;
+        let odop = &provider.odop;
+        let long_desc = format!(
+            "{} One District One Product: {}, {} district, {}.",
+            provider.long_desc, odop.product, odop.district, odop.state
+        );
+        let mut descriptor = json!({"name": provider.name, "short_desc": provider.short_desc, "long_desc": long_desc,
+            "images": provider.images});
+        descriptor["symbol"] = json!(provider
+            .symbol
+            .clone()
+            .or_else(|| provider.images.first().cloned())
+            .unwrap_or_default());
+        let kinds: BTreeSet<&str> = locations
+            .iter()
+            .flat_map(|l| l.value.fulfillments.iter().map(String::as_str))
+            .collect();
+        let care = &provider.consumer_care;
+        let fulfillments: Vec<Value> = kinds
+            .iter()
+            .map(|kind| json!({"id": fulfillment_id(kind), "type": kind, "contact": {"phone": care.phone, "email": care.email}}))
+            .collect();
+        let mut tags = Vec::new();
+        let mut pairs = BTreeSet::new();
+        for item in items {
+            pairs.insert((
+                item.value.location_id.as_str(),
+                item.value.category_id.as_str(),
+            ));
+        }
+        for (location_id, category) in &pairs {
+            if let Some(location) = locations.iter().find(|l| l.value.id == *location_id) {
+                tags.push(serviceability_tag(&location.value, category));
+            }
+        }
+        for location in locations {
+            let l = &location.value;
+            let days: Vec<u32> = l
+                .days
+                .split(',')
+                .filter_map(|d| d.trim().parse().ok())
+                .collect();
+            let (from, to) = (
+                days.iter().min().copied().unwrap_or(1),
+                days.iter().max().copied().unwrap_or(7),
+            );
+            tags.push(tag(
+                "timing",
+                &[
+                    ("type", "Order".to_owned()),
+                    ("location", l.id.clone()),
+                    ("day_from", from.to_string()),
+                    ("day_to", to.to_string()),
+                    ("time_from", l.open.clone()),
+                    ("time_to", l.close.clone()),
+                ],
+            ));
+        }
+        if let Some(min) = &provider.min_order_value {
+            tags.push(tag("order_value", &[("min_value", money(min))]));
+        }
+        let creds: Vec<Value> = provider
+            .creds
+            .iter()
+            .map(|c| {
+                let mut cred = json!({"id": c.id, "descriptor": {"code": c.code, "name": c.name}});
+                if let Some(url) = &c.url {
+                    cred["url"] = json!(url);
+                }
+                cred
+            })
+            .collect();
+        let mut out = json!({
+            "id": provider.id,
+            "time": {"label": label(stored.enabled), "timestamp": snapshot(stored.updated_at, now)},
+            "descriptor": descriptor,
+            "ttl": np.provider_ttl,
+            "fulfillments": fulfillments,
+            "locations": locations.iter().map(|l| location_json(l, now)).collect::<Vec<_>>(),
+            "categories": groups.iter().map(variant_group_json).collect::<Vec<_>>(),
+            "tags": tags,
+        });
+        if !creds.is_empty() {
+            out["creds"] = Value::Array(creds);
+        }
+        out
+    }
+
+    fn demo_headers() -> Vec<(ProviderHeader, Vec<Stored<Item>>)> {
+        let file: crate::catalog::model::CatalogFile =
+            serde_json::from_str(crate::catalog::import::DEMO).unwrap();
+        fn stored<T>(value: T, enabled: bool) -> Stored<T> {
+            Stored {
+                value,
+                enabled,
+                updated_at: Utc::now().timestamp_millis() - 60_000,
+            }
+        }
+        let mut out = Vec::new();
+        for (n, provider) in file.providers.into_iter().enumerate() {
+            let mut provider = provider;
+            // Vary what the demo leaves constant: no creds, no minimum order, a disabled
+            // store, holidays past and to come.
+            if n % 2 == 1 {
+                provider.creds.clear();
+                provider.min_order_value = None;
+            }
+            if let Some(location) = provider.locations.first_mut() {
+                location.holidays = vec!["2001-01-26".into(), "2999-08-15".into()];
+            }
+            let items = provider
+                .items
+                .iter()
+                .map(|i| stored(i.clone(), true))
+                .collect();
+            let locations = provider
+                .locations
+                .iter()
+                .enumerate()
+                .map(|(k, l)| stored(l.clone(), n % 3 != 0 || k > 0))
+                .collect();
+            let groups = provider.variant_groups.clone();
+            out.push((
+                ProviderHeader::new(stored(provider, n % 4 != 3), locations, groups),
+                items,
+            ));
+        }
+        out
+    }
+
+    fn np() -> NetworkParticipant {
+        NetworkParticipant {
+            name: "Haat".into(),
+            short_desc: "s".into(),
+            long_desc: "l".into(),
+            symbol: "https://haat.example/s.png".into(),
+            np_type: "MSN".into(),
+            provider_ttl: "P1D".into(),
+        }
+    }
+
+    #[test]
+    fn a_cached_wire_header_says_what_the_value_tree_said_for_any_items() {
+        let np = np();
+        let now = Utc::now();
+        let mut checked = 0;
+        for (header, items) in demo_headers() {
+            for chosen in [&items[..], &items[..1.min(items.len())], &[]] {
+                let tree = provider_json(
+                    &header.provider,
+                    &header.locations,
+                    &header.variant_groups,
+                    chosen,
+                    &np,
+                    now,
+                );
+                let text = serde_json::to_string(&tree).unwrap();
+                let expected = format!("{},\"items\":[", &text[..text.len() - 1]);
+                // Twice: made, then from the provider's cache.
+                for _ in 0..2 {
+                    let open = WireHeader::of(&header, &np, now).open_for(&header, chosen);
+                    assert_eq!(open, expected);
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked >= 9, "{checked}");
+    }
+
+    #[test]
+    fn a_wire_header_is_made_again_on_another_day_or_ttl_and_never_kept_with_a_future_time() {
+        let np = np();
+        let now = Utc::now();
+        let (header, _) = demo_headers().remove(0);
+        let first = WireHeader::of(&header, &np, now);
+        assert!(Arc::ptr_eq(&first, &WireHeader::of(&header, &np, now)));
+        let tomorrow = now + chrono::Duration::days(1);
+        let next_day = WireHeader::of(&header, &np, tomorrow);
+        assert!(!Arc::ptr_eq(&first, &next_day));
+        assert_eq!(next_day.day, tomorrow.date_naive());
+        let other_ttl = NetworkParticipant {
+            provider_ttl: "PT30M".into(),
+            ..np.clone()
+        };
+        assert!(WireHeader::of(&header, &other_ttl, tomorrow)
+            .open
+            .contains("\"ttl\":\"PT30M\""));
+
+        // Changed a second from now by a machine whose clock is ahead: the snapshot time is
+        // clamped to each answer's time, so nothing is kept.
+        let ahead = ProviderHeader::new(
+            Stored {
+                updated_at: now.timestamp_millis() + 1_000,
+                ..header.provider.clone()
+            },
+            header.locations.clone(),
+            header.variant_groups.clone(),
+        );
+        let one = WireHeader::of(&ahead, &np, now);
+        let later = now + chrono::Duration::milliseconds(500);
+        let two = WireHeader::of(&ahead, &np, later);
+        assert!(!Arc::ptr_eq(&one, &two));
+        assert!(one.open.contains(&format_timestamp(now)));
+        assert!(two.open.contains(&format_timestamp(later)));
     }
 
     #[test]

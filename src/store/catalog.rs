@@ -3,6 +3,7 @@
 //! the buyer apps subscribed to incremental pushes.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::BeginWrite;
 use super::{now_ms, on_reader, on_writer, Store, StoreError};
@@ -15,6 +16,20 @@ type HeaderRows = (
     Vec<(String, String, i64, i64)>,
     Vec<(String, String)>,
 );
+
+/// What the store says of a provider's header rows: (provider enabled, provider updated_at,
+/// newest location updated_at, locations, newest variant group updated_at, variant groups).
+/// Every import that changes a provider, a location or a variant group sets its updated_at
+/// to the import's time, and none is ever deleted, so an unchanged version means unchanged
+/// rows (short of two imports within the same millisecond).
+type HeaderVersion = (i64, i64, i64, i64, i64, i64);
+
+/// Providers' headers as searches last read them, by provider id; checked against the
+/// store's versions on every use (`catalog_slice`), so a change by any process shows at once.
+pub type HeaderCache = Arc<parking_lot::Mutex<HashMap<String, Arc<ProviderHeader>>>>;
+
+/// Most providers' headers kept; past it the cache starts over.
+const HEADER_CACHE_LIMIT: usize = 20_000;
 
 /// How long a provider's catalogue (all but stock) is reused for pricing orders. Changes made
 /// through this node drop it at once; an import by another process shows within this time.
@@ -62,13 +77,55 @@ pub struct CatalogQuery {
     pub changed_between: Option<(i64, i64)>,
 }
 
-/// The part of the catalogue a query selects, grouped by provider.
+/// A provider with its locations and variant groups as stored: what every on_search page
+/// repeats for the provider. Shared by the searches that find the store unchanged.
+#[derive(Debug)]
+pub struct ProviderHeader {
+    pub provider: Stored<Provider>,
+    pub locations: Vec<Stored<Location>>,
+    pub variant_groups: Vec<VariantGroup>,
+    version: HeaderVersion,
+    /// The header in wire form, made by the first search that needs it
+    /// (`protocol::catalog::WireHeader`).
+    pub(crate) wire: parking_lot::Mutex<Option<Arc<crate::protocol::catalog::WireHeader>>>,
+}
+
+impl ProviderHeader {
+    pub fn new(
+        provider: Stored<Provider>,
+        locations: Vec<Stored<Location>>,
+        variant_groups: Vec<VariantGroup>,
+    ) -> Self {
+        ProviderHeader {
+            provider,
+            locations,
+            variant_groups,
+            version: Default::default(),
+            wire: Default::default(),
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.provider.value.id
+    }
+}
+
+/// The part of the catalogue a query selects: providers (by id) with their items.
 #[derive(Debug, Clone, Default)]
 pub struct CatalogSlice {
-    pub providers: Vec<Stored<Provider>>,
-    pub locations: HashMap<String, Vec<Stored<Location>>>,
-    pub variant_groups: HashMap<String, Vec<VariantGroup>>,
+    pub providers: Vec<Arc<ProviderHeader>>,
     pub items: HashMap<String, Vec<Stored<Item>>>,
+}
+
+impl CatalogSlice {
+    /// A provider's locations; none for a provider not in the slice.
+    pub fn locations(&self, provider_id: &str) -> &[Stored<Location>] {
+        self.providers
+            .iter()
+            .find(|p| p.id() == provider_id)
+            .map(|p| p.locations.as_slice())
+            .unwrap_or_default()
+    }
 }
 
 fn provider_header(provider: &Provider) -> Provider {
@@ -261,24 +318,18 @@ impl Store {
         };
         let slice = self.catalog_slice(&query).await?;
         let mut file = CatalogFile::default();
-        for provider in slice.providers {
-            let mut value = provider.value;
-            value.enabled = provider.enabled;
-            value.locations = slice
+        for header in &slice.providers {
+            let mut value = header.provider.value.clone();
+            value.enabled = header.provider.enabled;
+            value.locations = header
                 .locations
-                .get(&value.id)
-                .into_iter()
-                .flatten()
+                .iter()
                 .map(|l| Location {
                     enabled: l.enabled,
                     ..l.value.clone()
                 })
                 .collect();
-            value.variant_groups = slice
-                .variant_groups
-                .get(&value.id)
-                .cloned()
-                .unwrap_or_default();
+            value.variant_groups = header.variant_groups.clone();
             value.items = slice
                 .items
                 .get(&value.id)
@@ -413,62 +464,130 @@ impl Store {
         if provider_ids.is_empty() {
             return Ok(slice);
         }
+        slice.providers = self.provider_headers(&provider_ids).await?;
+        Ok(slice)
+    }
+
+    /// The headers of these providers (sorted ids), from the cache where the store's versions
+    /// say they are unchanged, else read and cached.
+    async fn provider_headers(
+        &self,
+        provider_ids: &[String],
+    ) -> Result<Vec<Arc<ProviderHeader>>, StoreError> {
+        // One small row per provider instead of its documents: the cache usually has them.
+        let versions: Vec<(String, i64, i64, i64, i64, i64, i64)> = on_reader!(self, pool => {
+            let mut sql = sqlx::QueryBuilder::new(
+                "SELECT p.id, CAST(p.enabled AS BIGINT), p.updated_at, \
+                 COALESCE((SELECT MAX(l.updated_at) FROM catalog_locations l WHERE l.provider_id = p.id), 0), \
+                 (SELECT COUNT(*) FROM catalog_locations l WHERE l.provider_id = p.id), \
+                 COALESCE((SELECT MAX(g.updated_at) FROM catalog_variant_groups g WHERE g.provider_id = p.id), 0), \
+                 (SELECT COUNT(*) FROM catalog_variant_groups g WHERE g.provider_id = p.id) \
+                 FROM catalog_providers p WHERE p.id IN (",
+            );
+            let mut list = sql.separated(", ");
+            for id in provider_ids {
+                list.push_bind(id.clone());
+            }
+            sql.push(") ORDER BY p.id");
+            sql.build_query_as().fetch_all(pool).await?
+        });
+        let mut headers: Vec<(String, Option<Arc<ProviderHeader>>)> =
+            Vec::with_capacity(versions.len());
+        let mut stale: HashMap<String, HeaderVersion> = HashMap::new();
+        {
+            let cache = self.header_cache.lock();
+            for (id, enabled, updated, loc_at, locs, group_at, groups) in versions {
+                let version = (enabled, updated, loc_at, locs, group_at, groups);
+                let cached = cache.get(&id).filter(|h| h.version == version).cloned();
+                if cached.is_none() {
+                    stale.insert(id.clone(), version);
+                }
+                headers.push((id, cached));
+            }
+        }
+        if stale.is_empty() {
+            return Ok(headers.into_iter().filter_map(|(_, h)| h).collect());
+        }
+        let mut ids: Vec<&String> = stale.keys().collect();
+        ids.sort();
         let (providers, locations, groups): HeaderRows = on_reader!(self, pool => {
             let mut sql = sqlx::QueryBuilder::new("SELECT doc, enabled, updated_at FROM catalog_providers WHERE id IN (");
             let mut list = sql.separated(", ");
-            for id in &provider_ids {
-                list.push_bind(id.clone());
+            for id in &ids {
+                list.push_bind((*id).clone());
             }
             sql.push(") ORDER BY id");
             let providers = sql.build_query_as().fetch_all(pool).await?;
             let mut sql = sqlx::QueryBuilder::new("SELECT provider_id, doc, enabled, updated_at FROM catalog_locations WHERE provider_id IN (");
             let mut list = sql.separated(", ");
-            for id in &provider_ids {
-                list.push_bind(id.clone());
+            for id in &ids {
+                list.push_bind((*id).clone());
             }
             sql.push(") ORDER BY provider_id, id");
             let locations = sql.build_query_as().fetch_all(pool).await?;
             let mut sql = sqlx::QueryBuilder::new("SELECT provider_id, doc FROM catalog_variant_groups WHERE provider_id IN (");
             let mut list = sql.separated(", ");
-            for id in &provider_ids {
-                list.push_bind(id.clone());
+            for id in &ids {
+                list.push_bind((*id).clone());
             }
             sql.push(") ORDER BY provider_id, id");
             let groups = sql.build_query_as().fetch_all(pool).await?;
             (providers, locations, groups)
         });
-        for (doc, enabled, updated_at) in providers {
-            if let Ok(provider) = serde_json::from_str::<Provider>(&doc) {
-                slice.providers.push(Stored {
-                    value: provider,
+        let mut location_rows: HashMap<String, Vec<Stored<Location>>> = HashMap::new();
+        for (provider_id, doc, enabled, updated_at) in locations {
+            if let Ok(location) = serde_json::from_str::<Location>(&doc) {
+                location_rows.entry(provider_id).or_default().push(Stored {
+                    value: location,
                     enabled: enabled == 1,
                     updated_at,
                 });
             }
         }
-        for (provider_id, doc, enabled, updated_at) in locations {
-            if let Ok(location) = serde_json::from_str::<Location>(&doc) {
-                slice
-                    .locations
-                    .entry(provider_id)
-                    .or_default()
-                    .push(Stored {
-                        value: location,
-                        enabled: enabled == 1,
-                        updated_at,
-                    });
-            }
-        }
+        let mut group_rows: HashMap<String, Vec<VariantGroup>> = HashMap::new();
         for (provider_id, doc) in groups {
             if let Ok(group) = serde_json::from_str::<VariantGroup>(&doc) {
-                slice
-                    .variant_groups
-                    .entry(provider_id)
-                    .or_default()
-                    .push(group);
+                group_rows.entry(provider_id).or_default().push(group);
             }
         }
-        Ok(slice)
+        let mut fresh: HashMap<String, Arc<ProviderHeader>> = HashMap::new();
+        for (doc, enabled, updated_at) in providers {
+            let Ok(provider) = serde_json::from_str::<Provider>(&doc) else {
+                continue;
+            };
+            let id = provider.id.clone();
+            let Some(version) = stale.get(&id).copied() else {
+                continue;
+            };
+            let header = ProviderHeader {
+                locations: location_rows.remove(&id).unwrap_or_default(),
+                variant_groups: group_rows.remove(&id).unwrap_or_default(),
+                provider: Stored {
+                    value: provider,
+                    enabled: enabled == 1,
+                    updated_at,
+                },
+                version,
+                wire: Default::default(),
+            };
+            fresh.insert(id, Arc::new(header));
+        }
+        {
+            let mut cache = self.header_cache.lock();
+            if cache.len() + fresh.len() > HEADER_CACHE_LIMIT {
+                cache.clear();
+            }
+            for (id, header) in &fresh {
+                cache.insert(id.clone(), header.clone());
+            }
+        }
+        // In id order, as the versions were; a provider whose document no longer parses is
+        // left out, as before.
+        let out = headers
+            .into_iter()
+            .filter_map(|(id, cached)| cached.or_else(|| fresh.get(&id).cloned()))
+            .collect();
+        Ok(out)
     }
 
     pub async fn provider_exists(&self, provider_id: &str) -> Result<bool, StoreError> {
@@ -613,6 +732,7 @@ impl Store {
     /// Forgets cached provider catalogues (after this node changed the catalogue).
     pub fn forget_cached_catalogs(&self) {
         self.provider_cache.lock().clear();
+        self.header_cache.lock().clear();
     }
 
     /// Sets an item's stock (the seller's API uses this). Returns false when the item does

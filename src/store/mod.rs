@@ -21,7 +21,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-pub use catalog::{fts5_query, CatalogQuery, CatalogSlice, ImportReport, Stored};
+pub use catalog::{fts5_query, CatalogQuery, CatalogSlice, ImportReport, ProviderHeader, Stored};
 pub use journal::{InboundRecord, JournalEntry, JournalOutcome, JournalWriter, PendingInbound};
 pub use logs::{DeliveryAttempt, ReceivedRequest, SentCallback, TransactionLog};
 pub use orders::{
@@ -74,6 +74,8 @@ pub struct Store {
     pub(crate) backend: Backend,
     /// Providers' catalogues as order pricing reads them, briefly (see `provider_catalog`).
     pub(crate) provider_cache: catalog::ProviderCache,
+    /// Providers' headers as searches last read them (see `provider_headers`).
+    pub(crate) header_cache: catalog::HeaderCache,
 }
 
 /// Begins a write transaction. On SQLite the write lock is taken at BEGIN (`BEGIN IMMEDIATE`),
@@ -144,6 +146,7 @@ impl Store {
             Store {
                 backend: Backend::Postgres(pool),
                 provider_cache: Default::default(),
+                header_cache: Default::default(),
             }
         } else {
             let options = SqliteConnectOptions::from_str(url)?
@@ -199,6 +202,7 @@ impl Store {
             Store {
                 backend: Backend::Sqlite { writer, reader },
                 provider_cache: Default::default(),
+                header_cache: Default::default(),
             }
         };
         Ok(store)

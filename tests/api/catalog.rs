@@ -596,6 +596,94 @@ async fn a_bad_file_changes_nothing_and_a_good_reimport_records_its_changes() {
     assert!(!hindi.enabled, "kept, disabled");
 }
 
+/// Searches reuse a provider's header (its store, locations and variant groups) while the
+/// store says it is unchanged; a change by another process must show in the very next search.
+async fn a_store_change_by_another_process_shows_in_the_next_search(db: Db) {
+    let database = fresh_database(db).await;
+    let searching = haat::store::Store::connect(&database).await.unwrap();
+    let importing = haat::store::Store::connect(&database).await.unwrap();
+    let file = demo();
+    importing.import_catalog(&file, "first").await.unwrap();
+    let query = haat::store::CatalogQuery {
+        domain: "ONDC:RET12".into(),
+        std_code: Some("0542".into()),
+        ..Default::default()
+    };
+    let header = |slice: &haat::store::CatalogSlice| {
+        let header = slice.providers[0].clone();
+        (
+            header.provider.value.name.clone(),
+            header.provider.enabled,
+            header
+                .locations
+                .iter()
+                .map(|l| (l.value.close.clone(), l.enabled))
+                .collect::<Vec<_>>(),
+            header.variant_groups.len(),
+        )
+    };
+    let first = searching.catalog_slice(&query).await.unwrap();
+    let again = searching.catalog_slice(&query).await.unwrap();
+    assert!(
+        std::sync::Arc::ptr_eq(&first.providers[0], &again.providers[0]),
+        "an unchanged provider's header is reused"
+    );
+    let (name, enabled, locations, groups) = header(&first);
+    assert!(enabled);
+
+    // Another process renames the seller, shortens a store's hours and adds a variant group.
+    let mut changed = file.clone();
+    let seller = changed
+        .providers
+        .iter_mut()
+        .find(|p| p.id == first.providers[0].id())
+        .unwrap();
+    seller.name = format!("{name} (renamed)");
+    seller.locations[0].close = "1700".into();
+    let mut group = seller.variant_groups.first().cloned().unwrap_or_else(|| {
+        serde_json::from_value(
+            json!({"id": "vg-new", "name": "Colour", "attributes": ["item.tags.colour"]}),
+        )
+        .unwrap()
+    });
+    group.id = "vg-added".into();
+    seller.variant_groups.push(group);
+    importing.import_catalog(&changed, "second").await.unwrap();
+    let after = searching.catalog_slice(&query).await.unwrap();
+    let (new_name, _, new_locations, new_groups) = header(&after);
+    assert_eq!(new_name, format!("{name} (renamed)"));
+    assert_eq!(new_locations[0].0, "1700");
+    assert_ne!(new_locations, locations);
+    assert_eq!(new_groups, groups + 1);
+
+    // The store closed for good: its location is disabled by a file that no longer lists it.
+    let seller = changed
+        .providers
+        .iter_mut()
+        .find(|p| p.id == first.providers[0].id())
+        .unwrap();
+    seller.enabled = false;
+    importing.import_catalog(&changed, "third").await.unwrap();
+    let closed = searching
+        .catalog_slice(&haat::store::CatalogQuery {
+            include_disabled: true,
+            ..query.clone()
+        })
+        .await
+        .unwrap();
+    assert!(!header(&closed).1, "the provider is disabled");
+}
+
+#[tokio::test]
+async fn a_store_change_by_another_process_shows_in_the_next_search_on_sqlite() {
+    a_store_change_by_another_process_shows_in_the_next_search(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_store_change_by_another_process_shows_in_the_next_search_on_postgres() {
+    a_store_change_by_another_process_shows_in_the_next_search(Db::Postgres).await;
+}
+
 /// Replaces what changes from run to run (ids, times, the mock buyer app's port) so that the
 /// rest can be compared byte for byte.
 fn normalized(page: &Value) -> Value {
