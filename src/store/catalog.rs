@@ -17,20 +17,6 @@ type HeaderRows = (
     Vec<(String, String)>,
 );
 
-/// What the store says of a provider's header rows: (provider enabled, provider updated_at,
-/// newest location updated_at, locations, newest variant group updated_at, variant groups).
-/// Every import that changes a provider, a location or a variant group sets its updated_at
-/// to the import's time, and none is ever deleted, so an unchanged version means unchanged
-/// rows (short of two imports within the same millisecond).
-type HeaderVersion = (i64, i64, i64, i64, i64, i64);
-
-/// Providers' headers as searches last read them, by provider id; checked against the
-/// store's versions on every use (`catalog_slice`), so a change by any process shows at once.
-pub type HeaderCache = Arc<parking_lot::Mutex<HashMap<String, Arc<ProviderHeader>>>>;
-
-/// Most providers' headers kept; past it the cache starts over.
-const HEADER_CACHE_LIMIT: usize = 20_000;
-
 /// How long a provider's catalogue (all but stock) is reused for pricing orders. Changes made
 /// through this node drop it at once; an import by another process shows within this time.
 const PROVIDER_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(2);
@@ -41,6 +27,22 @@ pub type ProviderCache = std::sync::Arc<
         HashMap<(String, String), (std::time::Instant, std::sync::Arc<CatalogSlice>)>,
     >,
 >;
+
+/// Providers' headers and cities' stores as searches last read them, valid for one value of
+/// the store's catalogue generation, which every import raises (migration 0005/0006): one
+/// small read per search tells whether any process has imported since.
+#[derive(Debug, Default)]
+pub struct HeaderCacheState {
+    generation: i64,
+    headers: HashMap<String, Arc<ProviderHeader>>,
+    /// std code → (provider id, location id) of the stores in that city.
+    cities: HashMap<String, Arc<Vec<(String, String)>>>,
+}
+
+pub type HeaderCache = Arc<parking_lot::Mutex<HeaderCacheState>>;
+
+/// Most providers' headers kept; past it the cache starts over.
+const HEADER_CACHE_LIMIT: usize = 20_000;
 
 /// What an import changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -84,7 +86,6 @@ pub struct ProviderHeader {
     pub provider: Stored<Provider>,
     pub locations: Vec<Stored<Location>>,
     pub variant_groups: Vec<VariantGroup>,
-    version: HeaderVersion,
     /// The header in wire form, made by the first search that needs it
     /// (`protocol::catalog::WireHeader`).
     pub(crate) wire: parking_lot::Mutex<Option<Arc<crate::protocol::catalog::WireHeader>>>,
@@ -100,7 +101,6 @@ impl ProviderHeader {
             provider,
             locations,
             variant_groups,
-            version: Default::default(),
             wire: Default::default(),
         }
     }
@@ -298,6 +298,12 @@ impl Store {
                 }
             }
             progress(total, total);
+            if report.added + report.updated + report.disabled > 0 {
+                // Searches keep providers' headers while this stays as it is.
+                sqlx::query("UPDATE catalog_generation SET n = n + 1 WHERE id = 1")
+                    .execute(&mut *tx)
+                    .await?;
+            }
             tx.commit().await?;
         });
         Ok(report)
@@ -351,21 +357,35 @@ impl Store {
         let postgres = self.is_postgres();
         // The city's stores first (a few rows), then only their providers' items: far cheaper
         // than checking every item of the domain against the city.
-        let city_locations: Option<Vec<(String, String)>> = match &query.std_code {
-            Some(code) => Some(on_reader!(self, pool => {
-                sqlx::query_as("SELECT provider_id, id FROM catalog_locations WHERE std_code = $1")
-                    .bind(code)
-                    .fetch_all(pool)
-                    .await?
-            })),
+        let generation = self.catalog_generation().await?;
+        let city_locations: Option<Arc<Vec<(String, String)>>> = match &query.std_code {
+            Some(code) => {
+                let cached = self.cached(generation, |c| c.cities.get(code).cloned());
+                match cached {
+                    Some(list) => Some(list),
+                    None => {
+                        let list: Vec<(String, String)> = on_reader!(self, pool => {
+                            sqlx::query_as("SELECT provider_id, id FROM catalog_locations WHERE std_code = $1")
+                                .bind(code)
+                                .fetch_all(pool)
+                                .await?
+                        });
+                        let list = Arc::new(list);
+                        self.keep(generation, |c| {
+                            c.cities.insert(code.clone(), list.clone());
+                        });
+                        Some(list)
+                    }
+                }
+            }
             None => None,
         };
-        if city_locations.as_ref().is_some_and(Vec::is_empty) {
+        if city_locations.as_ref().is_some_and(|l| l.is_empty()) {
             return Ok(CatalogSlice::default());
         }
         let mut city_providers: Vec<String> = city_locations
             .iter()
-            .flatten()
+            .flat_map(|l| l.iter())
             .map(|(provider, _)| provider.clone())
             .collect();
         city_providers.sort();
@@ -464,52 +484,79 @@ impl Store {
         if provider_ids.is_empty() {
             return Ok(slice);
         }
-        slice.providers = self.provider_headers(&provider_ids).await?;
+        slice.providers = self.provider_headers(generation, &provider_ids).await?;
         Ok(slice)
     }
 
-    /// The headers of these providers (sorted ids), from the cache where the store's versions
-    /// say they are unchanged, else read and cached.
+    /// The catalogue's generation: raised by every import, in its transaction.
+    pub async fn catalog_generation(&self) -> Result<i64, StoreError> {
+        Ok(on_reader!(self, pool => {
+            sqlx::query_scalar("SELECT n FROM catalog_generation WHERE id = 1").fetch_one(pool).await?
+        }))
+    }
+
+    /// Reads the header cache if it holds `generation`, after dropping it if it holds an
+    /// older one. A search that read an older generation than the cache holds (it started
+    /// before another saw an import) gets nothing from it.
+    fn cached<T>(
+        &self,
+        generation: i64,
+        read: impl FnOnce(&HeaderCacheState) -> Option<T>,
+    ) -> Option<T> {
+        let mut cache = self.header_cache.lock();
+        if generation > cache.generation {
+            *cache = HeaderCacheState {
+                generation,
+                ..Default::default()
+            };
+        }
+        if generation == cache.generation {
+            read(&cache)
+        } else {
+            None
+        }
+    }
+
+    /// Adds to the header cache what was read after `generation` was, if the cache still
+    /// holds that generation.
+    fn keep(&self, generation: i64, add: impl FnOnce(&mut HeaderCacheState)) {
+        let mut cache = self.header_cache.lock();
+        if cache.generation != generation {
+            return;
+        }
+        if cache.headers.len() > HEADER_CACHE_LIMIT {
+            cache.headers.clear();
+            cache.cities.clear();
+        }
+        add(&mut cache);
+    }
+
+    /// The headers of these providers (sorted ids), from the cache where it holds them for
+    /// this generation, else read and kept.
     async fn provider_headers(
         &self,
+        generation: i64,
         provider_ids: &[String],
     ) -> Result<Vec<Arc<ProviderHeader>>, StoreError> {
-        // One small row per provider instead of its documents: the cache usually has them.
-        let versions: Vec<(String, i64, i64, i64, i64, i64, i64)> = on_reader!(self, pool => {
-            let mut sql = sqlx::QueryBuilder::new(
-                "SELECT p.id, CAST(p.enabled AS BIGINT), p.updated_at, \
-                 COALESCE((SELECT MAX(l.updated_at) FROM catalog_locations l WHERE l.provider_id = p.id), 0), \
-                 (SELECT COUNT(*) FROM catalog_locations l WHERE l.provider_id = p.id), \
-                 COALESCE((SELECT MAX(g.updated_at) FROM catalog_variant_groups g WHERE g.provider_id = p.id), 0), \
-                 (SELECT COUNT(*) FROM catalog_variant_groups g WHERE g.provider_id = p.id) \
-                 FROM catalog_providers p WHERE p.id IN (",
-            );
-            let mut list = sql.separated(", ");
+        let mut headers: Vec<(&String, Option<Arc<ProviderHeader>>)> =
+            Vec::with_capacity(provider_ids.len());
+        self.cached(generation, |cache| {
             for id in provider_ids {
-                list.push_bind(id.clone());
+                headers.push((id, cache.headers.get(id).cloned()));
             }
-            sql.push(") ORDER BY p.id");
-            sql.build_query_as().fetch_all(pool).await?
+            Some(())
         });
-        let mut headers: Vec<(String, Option<Arc<ProviderHeader>>)> =
-            Vec::with_capacity(versions.len());
-        let mut stale: HashMap<String, HeaderVersion> = HashMap::new();
-        {
-            let cache = self.header_cache.lock();
-            for (id, enabled, updated, loc_at, locs, group_at, groups) in versions {
-                let version = (enabled, updated, loc_at, locs, group_at, groups);
-                let cached = cache.get(&id).filter(|h| h.version == version).cloned();
-                if cached.is_none() {
-                    stale.insert(id.clone(), version);
-                }
-                headers.push((id, cached));
-            }
+        if headers.is_empty() {
+            headers = provider_ids.iter().map(|id| (id, None)).collect();
         }
-        if stale.is_empty() {
+        let ids: Vec<&String> = headers
+            .iter()
+            .filter(|(_, h)| h.is_none())
+            .map(|(id, _)| *id)
+            .collect();
+        if ids.is_empty() {
             return Ok(headers.into_iter().filter_map(|(_, h)| h).collect());
         }
-        let mut ids: Vec<&String> = stale.keys().collect();
-        ids.sort();
         let (providers, locations, groups): HeaderRows = on_reader!(self, pool => {
             let mut sql = sqlx::QueryBuilder::new("SELECT doc, enabled, updated_at FROM catalog_providers WHERE id IN (");
             let mut list = sql.separated(", ");
@@ -556,9 +603,6 @@ impl Store {
                 continue;
             };
             let id = provider.id.clone();
-            let Some(version) = stale.get(&id).copied() else {
-                continue;
-            };
             let header = ProviderHeader {
                 locations: location_rows.remove(&id).unwrap_or_default(),
                 variant_groups: group_rows.remove(&id).unwrap_or_default(),
@@ -567,25 +611,19 @@ impl Store {
                     enabled: enabled == 1,
                     updated_at,
                 },
-                version,
                 wire: Default::default(),
             };
             fresh.insert(id, Arc::new(header));
         }
-        {
-            let mut cache = self.header_cache.lock();
-            if cache.len() + fresh.len() > HEADER_CACHE_LIMIT {
-                cache.clear();
-            }
+        self.keep(generation, |cache| {
             for (id, header) in &fresh {
-                cache.insert(id.clone(), header.clone());
+                cache.headers.insert(id.clone(), header.clone());
             }
-        }
-        // In id order, as the versions were; a provider whose document no longer parses is
-        // left out, as before.
+        });
+        // In id order; a provider whose document no longer parses is left out, as before.
         let out = headers
             .into_iter()
-            .filter_map(|(id, cached)| cached.or_else(|| fresh.get(&id).cloned()))
+            .filter_map(|(id, cached)| cached.or_else(|| fresh.get(id).cloned()))
             .collect();
         Ok(out)
     }
@@ -732,7 +770,9 @@ impl Store {
     /// Forgets cached provider catalogues (after this node changed the catalogue).
     pub fn forget_cached_catalogs(&self) {
         self.provider_cache.lock().clear();
-        self.header_cache.lock().clear();
+        let mut headers = self.header_cache.lock();
+        headers.headers.clear();
+        headers.cities.clear();
     }
 
     /// Sets an item's stock (the seller's API uses this). Returns false when the item does
