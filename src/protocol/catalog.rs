@@ -317,21 +317,31 @@ fn format_km(km: f64) -> String {
     }
 }
 
-fn serviceability_tag(location: &Location, category: &str) -> Value {
-    let (kind, value, unit) = match &location.serviceability {
+/// A location's serviceability (type, value, unit) as ONDC codes it.
+fn serviceability(location: &Location) -> (&'static str, String, &'static str) {
+    match &location.serviceability {
         Serviceability::Radius { km } => ("10", format_km(*km), "km"),
         Serviceability::Pincodes { pincodes } => ("11", pincodes.clone(), "pincode"),
         Serviceability::PanIndia => ("12", "IND".to_owned(), "country"),
-    };
-    tag(
-        "serviceability",
-        &[
-            ("location", location.id.clone()),
-            ("category", category.to_owned()),
-            ("type", kind.to_owned()),
-            ("val", value),
-            ("unit", unit.to_owned()),
-        ],
+    }
+}
+
+/// A location's serviceability tag in wire form, around its category: the tag is
+/// `before + category as a JSON string + after`.
+fn serviceability_parts(location: &Location) -> (String, String) {
+    let text = |s: &str| serde_json::to_string(s).expect("strings serialise");
+    let (kind, value, unit) = serviceability(location);
+    (
+        format!(
+            "{{\"code\":\"serviceability\",\"list\":[{{\"code\":\"location\",\"value\":{}}},{{\"code\":\"category\",\"value\":",
+            text(&location.id)
+        ),
+        format!(
+            "}},{{\"code\":\"type\",\"value\":{}}},{{\"code\":\"val\",\"value\":{}}},{{\"code\":\"unit\",\"value\":{}}}]}}",
+            text(kind),
+            text(&value),
+            text(unit)
+        ),
     )
 }
 
@@ -358,6 +368,8 @@ pub struct WireHeader {
     ttl: String,
     /// `{"id":…,"categories":[…],"tags":[`
     open: String,
+    /// Each location's serviceability tag around its category: (location id, before, after).
+    serviceability: Vec<(String, String, String)>,
     /// The timing and order-value tags, comma-separated.
     fixed_tags: String,
     /// `]`, then the creds if any; no closing brace.
@@ -450,10 +462,18 @@ impl WireHeader {
             close.push_str(",\"creds\":");
             close.push_str(&serde_json::to_string(&creds).expect("JSON values serialise"));
         }
+        let serviceability = locations
+            .iter()
+            .map(|l| {
+                let (before, after) = serviceability_parts(&l.value);
+                (l.value.id.clone(), before, after)
+            })
+            .collect();
         WireHeader {
             day: now.date_naive(),
             ttl: np.provider_ttl.clone(),
             open,
+            serviceability,
             fixed_tags,
             close,
         }
@@ -482,7 +502,7 @@ impl WireHeader {
 
     /// The header with the serviceability tags of `items`, open for the items:
     /// `{…,"tags":[…],"creds":[…],"items":[`.
-    fn open_for(&self, header: &ProviderHeader, items: &[Stored<Item>]) -> String {
+    fn open_for(&self, items: &[Stored<Item>]) -> String {
         let mut pairs = BTreeSet::new();
         for item in items {
             pairs.insert((
@@ -490,22 +510,32 @@ impl WireHeader {
                 item.value.category_id.as_str(),
             ));
         }
-        let mut tags = Vec::with_capacity(pairs.len() + 1);
+        let mut open = String::with_capacity(
+            self.open.len() + 400 * pairs.len() + self.fixed_tags.len() + self.close.len() + 16,
+        );
+        open.push_str(&self.open);
+        let mut first = true;
         for (location_id, category) in &pairs {
-            if let Some(location) = header.locations.iter().find(|l| l.value.id == *location_id) {
-                let tag = serviceability_tag(&location.value, category);
-                tags.push(serde_json::to_string(&tag).expect("JSON values serialise"));
+            if let Some((_, before, after)) = self
+                .serviceability
+                .iter()
+                .find(|(id, _, _)| id == location_id)
+            {
+                if !first {
+                    open.push(',');
+                }
+                open.push_str(before);
+                open.push_str(&serde_json::to_string(category).expect("strings serialise"));
+                open.push_str(after);
+                first = false;
             }
         }
         if !self.fixed_tags.is_empty() {
-            tags.push(self.fixed_tags.clone());
+            if !first {
+                open.push(',');
+            }
+            open.push_str(&self.fixed_tags);
         }
-        let tags = tags.join(",");
-        let mut open = String::with_capacity(
-            self.open.len() + tags.len() + self.close.len() + ITEMS_OPEN.len(),
-        );
-        open.push_str(&self.open);
-        open.push_str(&tags);
         open.push_str(&self.close);
         open.push_str(ITEMS_OPEN);
         open
@@ -606,7 +636,7 @@ pub fn catalog_pages(
             .get(header.id())
             .map(Vec::as_slice)
             .unwrap_or_default();
-        let open = WireHeader::of(header, np, now).open_for(header, items);
+        let open = WireHeader::of(header, np, now).open_for(items);
         let mut part = open.clone();
         let mut count = 0;
         for item in items {
@@ -759,7 +789,17 @@ mod tests {
         }
         for (location_id, category) in &pairs {
             if let Some(location) = locations.iter().find(|l| l.value.id == *location_id) {
-                tags.push(serviceability_tag(&location.value, category));
+                let (kind, value, unit) = serviceability(&location.value);
+                tags.push(tag(
+                    "serviceability",
+                    &[
+                        ("location", location.value.id.clone()),
+                        ("category", category.to_string()),
+                        ("type", kind.to_owned()),
+                        ("val", value),
+                        ("unit", unit.to_owned()),
+                    ],
+                ));
             }
         }
         for location in locations {
@@ -887,7 +927,7 @@ mod tests {
                 let expected = format!("{},\"items\":[", &text[..text.len() - 1]);
                 // Twice: made, then from the provider's cache.
                 for _ in 0..2 {
-                    let open = WireHeader::of(&header, &np, now).open_for(&header, chosen);
+                    let open = WireHeader::of(&header, &np, now).open_for(chosen);
                     assert_eq!(open, expected);
                 }
                 checked += 1;
