@@ -41,8 +41,9 @@ pub struct HeaderCacheState {
 
 pub type HeaderCache = Arc<parking_lot::Mutex<HeaderCacheState>>;
 
-/// Most providers' headers kept; past it the cache starts over.
-const HEADER_CACHE_LIMIT: usize = 20_000;
+/// Most providers' headers kept; past it the cache starts over. A header takes about 5 KB
+/// (BENCHMARKS.md), so the cache stays under about 50 MB.
+const HEADER_CACHE_LIMIT: usize = 10_000;
 
 /// What an import changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
