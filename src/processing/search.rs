@@ -42,10 +42,10 @@ pub fn narrow_to_serviceable(slice: &mut CatalogSlice, intent: &SearchIntent) {
     }
     let providers = &slice.providers;
     for (provider_id, items) in slice.items.iter_mut() {
+        // Providers are sorted by id.
         let locations = providers
-            .iter()
-            .find(|p| p.id() == provider_id)
-            .map(|p| p.locations.as_slice())
+            .binary_search_by(|p| p.id().cmp(provider_id))
+            .map(|at| providers[at].locations.as_slice())
             .unwrap_or_default();
         items.retain(|item| {
             locations

@@ -868,14 +868,43 @@ mod tests {
         let mut out = Vec::new();
         for (n, provider) in file.providers.into_iter().enumerate() {
             let mut provider = provider;
-            // Vary what the demo leaves constant: no creds, no minimum order, a disabled
-            // store, holidays past and to come.
+            // Vary what the demo leaves constant: no creds, a minimum order, a disabled
+            // store, holidays past and to come, a second store (radius or pincodes, with
+            // Self-Pickup) holding half the items in another category, variant groups.
             if n % 2 == 1 {
                 provider.creds.clear();
-                provider.min_order_value = None;
+            } else {
+                provider.min_order_value = Some("499".into());
             }
             if let Some(location) = provider.locations.first_mut() {
                 location.holidays = vec!["2001-01-26".into(), "2999-08-15".into()];
+                let mut second = location.clone();
+                second.id = format!("{}-second", location.id);
+                second.serviceability = if n % 2 == 0 {
+                    Serviceability::Radius { km: 7.5 }
+                } else {
+                    Serviceability::Pincodes {
+                        pincodes: "560001-560076,560083".into(),
+                    }
+                };
+                second.fulfillments = vec!["Delivery".into(), "Self-Pickup".into()];
+                second.close = "1830".into();
+                second.days = "1,2,3,4,5".into();
+                for item in provider.items.iter_mut().skip(1).step_by(2) {
+                    item.location_id = second.id.clone();
+                    item.category_id = format!("{} \"special\"", item.category_id);
+                }
+                provider.locations.push(second);
+            }
+            if n % 3 == 2 {
+                provider.variant_groups.push(VariantGroup {
+                    id: "vg-1".into(),
+                    name: "Colour & size".into(),
+                    attributes: vec![
+                        "item.tags.attribute.colour".into(),
+                        "item.tags.attribute.size".into(),
+                    ],
+                });
             }
             let items = provider
                 .items
@@ -971,6 +1000,17 @@ mod tests {
         assert!(!Arc::ptr_eq(&one, &two));
         assert!(one.open.contains(&format_timestamp(now)));
         assert!(two.open.contains(&format_timestamp(later)));
+
+        // The same for a store (location) changed ahead of now.
+        let mut locations = header.locations.clone();
+        locations[0].updated_at = now.timestamp_millis() + 1_000;
+        let ahead = ProviderHeader::new(
+            header.provider.clone(),
+            locations,
+            header.variant_groups.clone(),
+        );
+        let one = WireHeader::of(&ahead, &np, now);
+        assert!(!Arc::ptr_eq(&one, &WireHeader::of(&ahead, &np, later)));
     }
 
     #[test]

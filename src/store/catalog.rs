@@ -111,7 +111,7 @@ impl ProviderHeader {
     }
 }
 
-/// The part of the catalogue a query selects: providers (by id) with their items.
+/// The part of the catalogue a query selects: providers, sorted by id, with their items.
 #[derive(Debug, Clone, Default)]
 pub struct CatalogSlice {
     pub providers: Vec<Arc<ProviderHeader>>,
@@ -122,9 +122,8 @@ impl CatalogSlice {
     /// A provider's locations; none for a provider not in the slice.
     pub fn locations(&self, provider_id: &str) -> &[Stored<Location>] {
         self.providers
-            .iter()
-            .find(|p| p.id() == provider_id)
-            .map(|p| p.locations.as_slice())
+            .binary_search_by(|p| p.id().cmp(provider_id))
+            .map(|at| self.providers[at].locations.as_slice())
             .unwrap_or_default()
     }
 }
@@ -496,16 +495,18 @@ impl Store {
         }))
     }
 
-    /// Reads the header cache if it holds `generation`, after dropping it if it holds an
-    /// older one. A search that read an older generation than the cache holds (it started
-    /// before another saw an import) gets nothing from it.
+    /// Reads the header cache if it holds `generation`, after dropping it if it holds another.
+    /// Around an import, searches that read the old and the new generation may drop it in
+    /// turn; each keeps only what it read after its generation, so nothing stale survives.
     fn cached<T>(
         &self,
         generation: i64,
         read: impl FnOnce(&HeaderCacheState) -> Option<T>,
     ) -> Option<T> {
         let mut cache = self.header_cache.lock();
-        if generation > cache.generation {
+        if generation != cache.generation {
+            // Usually an import; a smaller value (a restored database) must not let old
+            // headers pass for new ones once the counter climbs back.
             *cache = HeaderCacheState {
                 generation,
                 ..Default::default()
@@ -524,10 +525,6 @@ impl Store {
         let mut cache = self.header_cache.lock();
         if cache.generation != generation {
             return;
-        }
-        if cache.headers.len() > HEADER_CACHE_LIMIT {
-            cache.headers.clear();
-            cache.cities.clear();
         }
         add(&mut cache);
     }
@@ -618,6 +615,9 @@ impl Store {
         }
         self.keep(generation, |cache| {
             for (id, header) in &fresh {
+                if cache.headers.len() >= HEADER_CACHE_LIMIT {
+                    cache.headers.clear();
+                }
                 cache.headers.insert(id.clone(), header.clone());
             }
         });
@@ -768,12 +768,10 @@ impl Store {
         Ok(slice)
     }
 
-    /// Forgets cached provider catalogues (after this node changed the catalogue).
+    /// Forgets the provider catalogues cached for pricing (after this node changed the
+    /// catalogue). Search's headers follow the catalogue generation instead.
     pub fn forget_cached_catalogs(&self) {
         self.provider_cache.lock().clear();
-        let mut headers = self.header_cache.lock();
-        headers.headers.clear();
-        headers.cities.clear();
     }
 
     /// Sets an item's stock (the seller's API uses this). Returns false when the item does

@@ -656,7 +656,7 @@ async fn a_store_change_by_another_process_shows_in_the_next_search(db: Db) {
     assert_ne!(new_locations, locations);
     assert_eq!(new_groups, groups + 1);
 
-    // The store closed for good: its location is disabled by a file that no longer lists it.
+    // The seller stops trading: the provider is disabled.
     let seller = changed
         .providers
         .iter_mut()
