@@ -495,14 +495,10 @@ impl Store {
         }))
     }
 
-    /// Reads the header cache if it holds `generation`, after dropping it if it holds another.
-    /// Around an import, searches that read the old and the new generation may drop it in
-    /// turn; each keeps only what it read after its generation, so nothing stale survives.
-    fn cached<T>(
-        &self,
-        generation: i64,
-        read: impl FnOnce(&HeaderCacheState) -> Option<T>,
-    ) -> Option<T> {
+    /// Reads the header cache for `generation`, after dropping it if it held another. Around
+    /// an import, searches that read the old and the new generation may drop it in turn;
+    /// each keeps only what it read after its generation, so nothing stale survives.
+    fn cached<T>(&self, generation: i64, read: impl FnOnce(&HeaderCacheState) -> T) -> T {
         let mut cache = self.header_cache.lock();
         if generation != cache.generation {
             // Usually an import; a smaller value (a restored database) must not let old
@@ -512,11 +508,7 @@ impl Store {
                 ..Default::default()
             };
         }
-        if generation == cache.generation {
-            read(&cache)
-        } else {
-            None
-        }
+        read(&cache)
     }
 
     /// Adds to the header cache what was read after `generation` was, if the cache still
@@ -536,17 +528,13 @@ impl Store {
         generation: i64,
         provider_ids: &[String],
     ) -> Result<Vec<Arc<ProviderHeader>>, StoreError> {
-        let mut headers: Vec<(&String, Option<Arc<ProviderHeader>>)> =
-            Vec::with_capacity(provider_ids.len());
-        self.cached(generation, |cache| {
-            for id in provider_ids {
-                headers.push((id, cache.headers.get(id).cloned()));
-            }
-            Some(())
-        });
-        if headers.is_empty() {
-            headers = provider_ids.iter().map(|id| (id, None)).collect();
-        }
+        let headers: Vec<(&String, Option<Arc<ProviderHeader>>)> =
+            self.cached(generation, |cache| {
+                provider_ids
+                    .iter()
+                    .map(|id| (id, cache.headers.get(id).cloned()))
+                    .collect()
+            });
         let ids: Vec<&String> = headers
             .iter()
             .filter(|(_, h)| h.is_none())
