@@ -118,16 +118,6 @@ pub struct CatalogSlice {
     pub items: HashMap<String, Vec<Stored<Item>>>,
 }
 
-impl CatalogSlice {
-    /// A provider's locations; none for a provider not in the slice.
-    pub fn locations(&self, provider_id: &str) -> &[Stored<Location>] {
-        self.providers
-            .binary_search_by(|p| p.id().cmp(provider_id))
-            .map(|at| self.providers[at].locations.as_slice())
-            .unwrap_or_default()
-    }
-}
-
 fn provider_header(provider: &Provider) -> Provider {
     Provider {
         locations: Vec::new(),
