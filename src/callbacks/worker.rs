@@ -416,11 +416,14 @@ async fn record_attempts(
 ) {
     let mut batch = Vec::with_capacity(256);
     while receiver.recv_many(&mut batch, 256).await > 0 {
-        match store.record_attempts(&owner, &batch).await {
-            Ok(done) => {
+        match store.record_attempts_noting_waiting(&owner, &batch).await {
+            Ok((done, waiting)) => {
                 // A recorded delivery may free the next callback of its transaction, which
-                // waits for it (callbacks of one transaction go out in order).
-                wakeup.notify_one();
+                // waits for it (callbacks of one transaction go out in order). Retries wait
+                // for their time, which the poll finds.
+                if waiting {
+                    wakeup.notify_one();
+                }
                 let lost = done.iter().filter(|d| !**d).count();
                 if lost > 0 {
                     tracing::warn!(

@@ -58,9 +58,10 @@ pub struct Processor {
     /// Commits completed requests in groups (set by `run`).
     completer: Option<mpsc::Sender<Completion>>,
     /// Commits order changes in groups (set by `run`): changes that take or give back stock
-    /// through their seller's shard, the rest through any of several.
+    /// through their seller's shard, the rest through the other committers.
     order_committers: Option<OrderCommitters>,
-    /// Hands the callbacks that need no turn straight to this process's delivery worker.
+    /// Hands the callbacks that may go out at once straight to this process's delivery
+    /// worker.
     handoff: Option<Handoff>,
 }
 
@@ -79,14 +80,20 @@ type PendingOrderChange = (
 );
 
 /// Commits order changes in groups: all that are ready share one transaction, each in its own
-/// savepoint, so a busy node pays one commit for many changes. On PostgreSQL several
-/// committers overlap their groups (a group's statements are sequential on its connection);
+/// savepoint, so a busy node pays one commit for many changes. With several committers
+/// (`COMMITTERS`) groups overlap (a group's statements are sequential on its connection);
 /// changes that touch stock go through the committer of their seller's shard, so that two
 /// groups never lock the same items in opposite orders (a deadlock). Two groups may still
 /// meet on two orders' rows in opposite orders when a buyer app changes two orders at once;
 /// PostgreSQL then refuses one group, whose requests stay pending and are retried by the
-/// sweep. SQLite has one writer anyway.
-async fn commit_order_changes(store: Store, receiver: async_channel::Receiver<PendingOrderChange>) {
+/// sweep. SQLite has one writer anyway. Callbacks written under the `handoff`'s lease go to
+/// this process's delivery worker with their bodies; the claim loop is woken for the others.
+async fn commit_order_changes(
+    store: Store,
+    outbox_wakeup: Arc<Notify>,
+    handoff: Option<Handoff>,
+    receiver: async_channel::Receiver<PendingOrderChange>,
+) {
     while let Ok(first) = receiver.recv().await {
         let mut batch = vec![first];
         while batch.len() < ORDER_BATCH {
@@ -96,10 +103,20 @@ async fn commit_order_changes(store: Store, receiver: async_channel::Receiver<Pe
             }
         }
         let (changes, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-        match store.commit_order_changes(&changes).await {
+        let lease = handoff.as_ref().and_then(Handoff::lease);
+        match store.commit_order_changes(&changes, lease).await {
             Ok(results) => {
-                for (reply, result) in replies.into_iter().zip(results) {
+                let mut others = false;
+                for ((change, reply), (result, leased)) in
+                    changes.into_iter().zip(replies).zip(results)
+                {
+                    if result == crate::store::CommitResult::Done {
+                        others |= hand_over(&handoff, lease, change.callbacks, leased);
+                    }
                     let _ = reply.send(Ok(result));
+                }
+                if others {
+                    outbox_wakeup.notify_one();
                 }
             }
             Err(error) => {
@@ -111,8 +128,36 @@ async fn commit_order_changes(store: Store, receiver: async_channel::Receiver<Pe
     }
 }
 
+/// Hands the callbacks just written under `lease` to this process's delivery worker, `leased`
+/// holding for each callback written its id if it was leased. Returns whether any was left for
+/// the claim loop.
+fn hand_over(
+    handoff: &Option<Handoff>,
+    lease: Option<crate::store::WriteLease<'_>>,
+    callbacks: Vec<NewCallback>,
+    leased: Vec<Option<i64>>,
+) -> bool {
+    let mut others = false;
+    let mut leased = leased.into_iter();
+    for callback in callbacks {
+        match (handoff, lease, leased.next().flatten()) {
+            (Some(handoff), Some(lease), Some(id)) => {
+                handoff.deliver(handed(id, callback), lease.until)
+            }
+            _ => others = true,
+        }
+    }
+    others
+}
+
 /// Most order changes one group commit takes.
 const ORDER_BATCH: usize = 32;
+
+/// Stock shards, each with its committer, and committers of the other changes. One of each
+/// on either database: on PostgreSQL three of each made smaller groups, and each group's
+/// transaction costs PostgreSQL CPU, so the two-core machine of BENCHMARKS.md completed fewer
+/// checkouts a second with them ("One call per confirm").
+const COMMITTERS: usize = 1;
 
 /// A processed request: its id, the note, and the callbacks it causes.
 type Completion = (i64, String, Vec<NewCallback>);
@@ -138,18 +183,8 @@ async fn commit_completions(
                     if !done {
                         continue;
                     }
-                    for callback in callbacks {
-                        match (&handoff, lease) {
-                            (Some(handoff), Some(lease)) if callback.needs_no_turn() => {
-                                // The store returns an id for each; were one missing, the
-                                // callback would be claimed once its lease ran out.
-                                if let Some(id) = leased.next() {
-                                    handoff.deliver(handed(id, callback), lease.until);
-                                }
-                            }
-                            _ => others = true,
-                        }
-                    }
+                    let mine = leased.by_ref().take(callbacks.len()).collect();
+                    others |= hand_over(&handoff, lease, callbacks, mine);
                 }
                 if others {
                     outbox_wakeup.notify_one();
@@ -234,7 +269,7 @@ impl Processor {
         }
     }
 
-    /// Hands the callbacks that need no turn straight to this process's delivery worker.
+    /// Hands the callbacks that may go out at once straight to this process's delivery worker.
     pub fn with_handoff(mut self, handoff: Handoff) -> Self {
         self.handoff = Some(handoff);
         self
@@ -252,17 +287,24 @@ impl Processor {
             receiver,
         ));
         self.completer = Some(sender);
-        let committers = if self.store.is_postgres() { 3 } else { 1 };
+        let committers = COMMITTERS;
         let mut stock = Vec::with_capacity(committers);
         for _ in 0..committers {
             let (sender, receiver) = async_channel::bounded(BATCH * 4);
-            tokio::spawn(commit_order_changes(self.store.clone(), receiver));
+            tokio::spawn(commit_order_changes(
+                self.store.clone(),
+                self.outbox_wakeup.clone(),
+                self.handoff.clone(),
+                receiver,
+            ));
             stock.push(sender);
         }
         let (other, other_receiver) = async_channel::bounded(BATCH * 4);
         for _ in 0..committers {
             tokio::spawn(commit_order_changes(
                 self.store.clone(),
+                self.outbox_wakeup.clone(),
+                self.handoff.clone(),
                 other_receiver.clone(),
             ));
         }
@@ -543,7 +585,10 @@ impl Processor {
             };
             match result {
                 Ok(crate::store::CommitResult::Done) => {
-                    self.outbox_wakeup.notify_one();
+                    // The committers hand over or wake the claim loop themselves.
+                    if self.order_committers.is_none() {
+                        self.outbox_wakeup.notify_one();
+                    }
                     return;
                 }
                 Ok(crate::store::CommitResult::AlreadyProcessed) => return,

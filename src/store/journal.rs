@@ -52,13 +52,17 @@ pub struct JournalWriter {
 /// Most entries one transaction takes.
 const BATCH: usize = 256;
 
+/// Writer tasks. One on either database: SQLite has one writer anyway, and on PostgreSQL
+/// the groups of one writer are larger than those of several, which costs PostgreSQL less
+/// CPU per request (BENCHMARKS.md, "One call per confirm"); a busy node's ACK waits for
+/// at most one commit in progress and its own.
+const WRITERS: usize = 1;
+
 impl JournalWriter {
-    /// Starts the writer tasks: one on SQLite (a single writer is all it has), a few on
-    /// PostgreSQL so that commits overlap.
+    /// Starts the writer task(s) (`WRITERS`).
     pub fn start(store: Store) -> Self {
         let (sender, receiver) = async_channel::bounded::<(JournalEntry, Waiter)>(8192);
-        let writers = if store.is_postgres() { 4 } else { 1 };
-        for _ in 0..writers {
+        for _ in 0..WRITERS {
             let receiver = receiver.clone();
             let store = store.clone();
             tokio::spawn(async move {

@@ -25,7 +25,8 @@ pub use catalog::{fts5_query, CatalogQuery, CatalogSlice, ImportReport, Provider
 pub use journal::{InboundRecord, JournalEntry, JournalOutcome, JournalWriter, PendingInbound};
 pub use logs::{DeliveryAttempt, ReceivedRequest, SentCallback, TransactionLog};
 pub use orders::{
-    CommitResult, IssueWrite, OrderChange, OrderEvent, OrderSummary, OrderWrite, StoredOrder,
+    CommitResult, Committed, IssueWrite, OrderChange, OrderEvent, OrderSummary, OrderWrite,
+    StoredOrder,
 };
 pub use outbox::{
     AttemptRecord, ClaimedCallback, DeliveryOutcome, NewCallback, OutboxRow, OutboxState,

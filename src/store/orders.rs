@@ -7,9 +7,9 @@ use serde_json::Value;
 
 use super::catalog::insert_item_change;
 use super::outbox::insert_callback;
-use super::pg_batch::{apply_simple_run, SimpleChange};
+use super::pg_batch::{apply_order_change, apply_simple_run, SimpleChange};
 use super::BeginWrite;
-use super::{now_ms, on_reader, on_writer, Backend, NewCallback, Store, StoreError};
+use super::{now_ms, on_reader, on_writer, Backend, NewCallback, Store, StoreError, WriteLease};
 
 /// A stored order's record and version.
 #[derive(Debug, Clone)]
@@ -96,12 +96,15 @@ pub enum CommitResult {
 }
 
 /// Applies one `OrderChange` with the transaction `$tx`; evaluates to its `CommitResult`
-/// (anything but Done means the caller must roll `$tx` back).
+/// (anything but Done means the caller must roll `$tx` back) and, for each of its callbacks
+/// written, its id if it was written under `$lease` (see `insert_callback!`).
 macro_rules! apply_change {
-    ($tx:ident, $change:expr, $now:expr) => {{
+    ($tx:ident, $change:expr, $now:expr, $lease:expr) => {{
         let change: &OrderChange = $change;
         let now: i64 = $now;
-        'change: {
+        let lease: Option<WriteLease<'_>> = $lease;
+        let mut leased = Vec::new();
+        let result = 'change: {
             if let Some((inbound_id, note)) = &change.inbound {
                 let claimed = sqlx::query(
                     "UPDATE inbound SET state = 'processed', processed_at = $1, process_note = $2 WHERE id = $3 AND state = 'pending'",
@@ -233,24 +236,27 @@ macro_rules! apply_change {
                     .await?;
             }
             for callback in &change.callbacks {
-                insert_callback!(&mut *$tx, callback, now);
+                let (id, written_leased) = insert_callback!(&mut *$tx, callback, now, lease);
+                leased.push(written_leased.then_some(id));
             }
             CommitResult::Done
-        }
+        };
+        (result, leased)
     }};
 }
 
 /// `apply_change!` in a savepoint of `$tx`, kept only when the change is Done.
 macro_rules! apply_in_savepoint {
-    ($tx:ident, $change:expr, $now:expr) => {{
+    ($tx:ident, $change:expr, $now:expr, $lease:expr) => {{
         let mut savepoint = sqlx::Connection::begin(&mut *$tx).await?;
-        let result = apply_change!(savepoint, $change, $now);
+        let (result, leased) = apply_change!(savepoint, $change, $now, $lease);
         if result == CommitResult::Done {
             savepoint.commit().await?;
+            (result, leased)
         } else {
             savepoint.rollback().await?;
+            (result, Vec::new())
         }
-        result
     }};
 }
 
@@ -271,13 +277,15 @@ impl OrderChange {
 }
 
 /// `commit_order_changes` on PostgreSQL: consecutive simple changes are written together,
-/// one statement per table (`pg_batch`); the others one by one in a savepoint each, as on
-/// SQLite. The order of the changes is kept.
+/// one statement per table (`pg_batch`); the others one by one, each with one call of a
+/// function that keeps its own savepoint (grievances in a savepoint of their own, as on
+/// SQLite). The order of the changes is kept.
 async fn commit_order_changes_postgres(
     pool: &sqlx::PgPool,
     changes: &[OrderChange],
     now: i64,
-) -> Result<Vec<CommitResult>, StoreError> {
+    lease: Option<WriteLease<'_>>,
+) -> Result<Vec<Committed>, StoreError> {
     let mut tx = pool.begin_write().await?;
     let mut results = Vec::with_capacity(changes.len());
     let mut run = Vec::new();
@@ -286,10 +294,14 @@ async fn commit_order_changes_postgres(
             run.push(simple);
             continue;
         }
-        flush_simple_run(&mut tx, &mut run, &mut results, now).await?;
-        results.push(apply_in_savepoint!(tx, change, now));
+        flush_simple_run(&mut tx, &mut run, &mut results, now, lease).await?;
+        if change.issue.is_none() {
+            results.push(apply_order_change(&mut tx, change, now, lease).await?);
+        } else {
+            results.push(apply_in_savepoint!(tx, change, now, lease));
+        }
     }
-    flush_simple_run(&mut tx, &mut run, &mut results, now).await?;
+    flush_simple_run(&mut tx, &mut run, &mut results, now, lease).await?;
     tx.commit().await?;
     Ok(results)
 }
@@ -297,20 +309,29 @@ async fn commit_order_changes_postgres(
 async fn flush_simple_run(
     tx: &mut sqlx::PgConnection,
     run: &mut Vec<SimpleChange<'_>>,
-    results: &mut Vec<CommitResult>,
+    results: &mut Vec<Committed>,
     now: i64,
+    lease: Option<WriteLease<'_>>,
 ) -> Result<(), StoreError> {
-    let (done, _) = apply_simple_run(tx, run, now, None).await?;
-    results.extend(done.into_iter().map(|done| {
-        if done {
-            CommitResult::Done
+    let (done, leased) = apply_simple_run(tx, run, now, lease).await?;
+    let mut leased = leased.into_iter();
+    for (change, done) in run.iter().zip(done) {
+        results.push(if done {
+            (
+                CommitResult::Done,
+                leased.by_ref().take(change.callbacks.len()).collect(),
+            )
         } else {
-            CommitResult::AlreadyProcessed
-        }
-    }));
+            (CommitResult::AlreadyProcessed, Vec::new())
+        });
+    }
     run.clear();
     Ok(())
 }
+
+/// What writing one change came to, and for each of its callbacks written, its id if it was
+/// written under the lease.
+pub type Committed = (CommitResult, Vec<Option<i64>>);
 
 impl Store {
     pub async fn load_draft(
@@ -358,21 +379,24 @@ impl Store {
         change: &OrderChange,
     ) -> Result<CommitResult, StoreError> {
         Ok(self
-            .commit_order_changes(std::slice::from_ref(change))
+            .commit_order_changes(std::slice::from_ref(change), None)
             .await?
-            .remove(0))
+            .remove(0)
+            .0)
     }
 
     /// Writes several changes in one transaction, each atomically on its own (a savepoint
     /// each): one that cannot be written leaves the others alone. Under load, changes made
-    /// together share one commit (`OrderCommitter`).
+    /// together share one commit (`OrderCommitter`). With a `lease`, the callbacks that may go
+    /// out at once are written claimed by its owner (see `insert_callback!`).
     pub async fn commit_order_changes(
         &self,
         changes: &[OrderChange],
-    ) -> Result<Vec<CommitResult>, StoreError> {
+        lease: Option<WriteLease<'_>>,
+    ) -> Result<Vec<Committed>, StoreError> {
         let now = now_ms();
         if let Backend::Postgres(pool) = &self.backend {
-            return commit_order_changes_postgres(pool, changes, now).await;
+            return commit_order_changes_postgres(pool, changes, now, lease).await;
         }
         on_writer!(self, pool => {
             let mut tx = pool.begin_write().await?;
@@ -385,10 +409,10 @@ impl Store {
                     || change.issue.is_some()
                     || change.inbound.is_none();
                 if !can_fail_midway {
-                    results.push(apply_change!(tx, change, now));
+                    results.push(apply_change!(tx, change, now, lease));
                     continue;
                 }
-                results.push(apply_in_savepoint!(tx, change, now));
+                results.push(apply_in_savepoint!(tx, change, now, lease));
             }
             tx.commit().await?;
             Ok(results)

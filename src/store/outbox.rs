@@ -22,46 +22,77 @@ pub struct NewCallback {
     pub deadline_at: i64,
 }
 
-/// Inserts `$callback` (a `&NewCallback`) with the executor `$tx`; evaluates to its id. With a
-/// `$lease` (`Option<WriteLease>`), the callback is written already claimed by its owner.
+/// Inserts `$callback` (a `&NewCallback`) with the executor `$tx`; evaluates to its id and
+/// whether it was written leased. With a `$lease` (`Option<WriteLease>`), the callback is
+/// written already claimed by its owner when it may go out at once: it needs no turn
+/// (`NewCallback::needs_no_turn`), or nothing earlier of its transaction is pending, which
+/// the statement checks itself (rows written earlier in `$tx` included).
 macro_rules! insert_callback {
     ($tx:expr, $callback:expr, $now:expr) => {
-        $crate::store::outbox::insert_callback!($tx, $callback, $now, None::<$crate::store::WriteLease<'_>>)
+        $crate::store::outbox::insert_callback!(
+            $tx,
+            $callback,
+            $now,
+            None::<$crate::store::WriteLease<'_>>
+        )
     };
     ($tx:expr, $callback:expr, $now:expr, $lease:expr) => {{
         let callback: &$crate::store::NewCallback = $callback;
         let lease: Option<$crate::store::WriteLease<'_>> = $lease;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO outbox (action, kind, inbound_id, bap_id, url, transaction_id, message_id, domain, body, \
-             created_at, deadline_at, next_attempt_at, state, attempts, lease_owner, lease_until) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $10, 'pending', $12, $13, $14) RETURNING id",
-        )
-        .bind(&callback.action)
-        .bind(if callback.solicited { "solicited" } else { "unsolicited" })
-        .bind(callback.inbound_id)
-        .bind(&callback.bap_id)
-        .bind(&callback.url)
-        .bind(&callback.transaction_id)
-        .bind(&callback.message_id)
-        .bind(&callback.domain)
-        .bind(&callback.body)
-        .bind($now)
-        .bind(callback.deadline_at)
-        .bind(if lease.is_some() { 1i64 } else { 0 })
-        .bind(lease.map(|l| l.owner))
-        .bind(lease.map(|l| l.until))
-        .fetch_one($tx)
-        .await?;
-        id
+        let query = match lease {
+            None => sqlx::query_as($crate::store::outbox::INSERT_CALLBACK),
+            Some(_) => sqlx::query_as($crate::store::outbox::INSERT_LEASED_CALLBACK),
+        };
+        let query = query
+            .bind(&callback.action)
+            .bind(if callback.solicited {
+                "solicited"
+            } else {
+                "unsolicited"
+            })
+            .bind(callback.inbound_id)
+            .bind(&callback.bap_id)
+            .bind(&callback.url)
+            .bind(&callback.transaction_id)
+            .bind(&callback.message_id)
+            .bind(&callback.domain)
+            .bind(&callback.body)
+            .bind($now)
+            .bind(callback.deadline_at);
+        let query = match lease {
+            None => query,
+            Some(lease) => query
+                .bind(lease.owner)
+                .bind(lease.until)
+                .bind(callback.needs_no_turn()),
+        };
+        let (id, leased): (i64, bool) = query.fetch_one($tx).await?;
+        (id, leased)
     }};
 }
 pub(crate) use insert_callback;
 
+/// `insert_callback!` without a lease.
+pub(crate) const INSERT_CALLBACK: &str =
+    "INSERT INTO outbox (action, kind, inbound_id, bap_id, url, transaction_id, message_id, domain, body, \
+     created_at, deadline_at, next_attempt_at, state, attempts) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $10, 'pending', 0) \
+     RETURNING id, lease_owner IS NOT NULL";
+
+/// `insert_callback!` under a lease: $12 owner, $13 until, $14 whether it needs no turn.
+pub(crate) const INSERT_LEASED_CALLBACK: &str =
+    "INSERT INTO outbox (action, kind, inbound_id, bap_id, url, transaction_id, message_id, domain, body, \
+     created_at, deadline_at, next_attempt_at, state, attempts, lease_owner, lease_until) \
+     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $10, 'pending', \
+     CASE WHEN w.l THEN 1 ELSE 0 END, CASE WHEN w.l THEN $12 END, CASE WHEN w.l THEN $13 END \
+     FROM (SELECT ($14 OR NOT EXISTS (SELECT 1 FROM outbox e WHERE e.transaction_id = $6 AND e.state = 'pending')) AS l) AS w \
+     RETURNING id, lease_owner IS NOT NULL";
+
 impl NewCallback {
     /// Whether the callback may go out as soon as it is written, whatever else its transaction
     /// has pending: on_search pages are independent of each other. Others wait their turn
-    /// (the claim delivers a transaction's callbacks in order), so they are not leased when
-    /// written.
+    /// (a transaction's callbacks go out in order), so they are leased when written only if
+    /// nothing earlier of their transaction is pending.
     pub fn needs_no_turn(&self) -> bool {
         self.action == "on_search"
     }
@@ -263,7 +294,7 @@ impl Store {
             let mut tx = pool.begin_write().await?;
             let mut ids = Vec::with_capacity(callbacks.len());
             for callback in callbacks {
-                ids.push(insert_callback!(&mut *tx, callback, now));
+                ids.push(insert_callback!(&mut *tx, callback, now).0);
             }
             tx.commit().await?;
             Ok(ids)
@@ -286,14 +317,14 @@ impl Store {
 
     /// Completes many requests in one transaction: each is marked processed with its
     /// callbacks queued, unless another worker processed it first (then it is left alone and
-    /// its entry in the result is false). With a `lease`, the callbacks that need no turn
-    /// (`NewCallback::needs_no_turn`) are written claimed by its owner; their ids come second,
-    /// in the order of the completions and their callbacks.
+    /// its entry in the result is false). With a `lease`, the callbacks that may go out at
+    /// once (see `insert_callback!`) are written claimed by its owner. Second in the result,
+    /// for each callback of the completions written, in order: its id if it was leased.
     pub async fn complete_inbound_many(
         &self,
         completions: &[(i64, String, Vec<NewCallback>)],
         lease: Option<WriteLease<'_>>,
-    ) -> Result<(Vec<bool>, Vec<i64>), StoreError> {
+    ) -> Result<(Vec<bool>, Vec<Option<i64>>), StoreError> {
         let now = now_ms();
         if let Backend::Postgres(pool) = &self.backend {
             let run: Vec<_> = completions
@@ -329,11 +360,8 @@ impl Store {
                 .rows_affected();
                 if claimed == 1 {
                     for callback in callbacks {
-                        let lease = lease.filter(|_| callback.needs_no_turn());
-                        let id = insert_callback!(&mut *tx, callback, now, lease);
-                        if lease.is_some() {
-                            leased.push(id);
-                        }
+                        let (id, written_leased) = insert_callback!(&mut *tx, callback, now, lease);
+                        leased.push(written_leased.then_some(id));
                     }
                 }
                 done.push(claimed == 1);
@@ -396,6 +424,20 @@ impl Store {
         owner: &str,
         attempts: &[(i64, AttemptRecord, DeliveryOutcome)],
     ) -> Result<Vec<bool>, StoreError> {
+        Ok(self
+            .record_attempts_noting_waiting(owner, attempts)
+            .await?
+            .0)
+    }
+
+    /// `record_attempts`, and whether a later callback of the transaction of one that
+    /// finished is pending and waits its turn (on_search pages never wait): it may be due
+    /// now, and only then need the claim loop look.
+    pub async fn record_attempts_noting_waiting(
+        &self,
+        owner: &str,
+        attempts: &[(i64, AttemptRecord, DeliveryOutcome)],
+    ) -> Result<(Vec<bool>, bool), StoreError> {
         let now = now_ms();
         match &self.backend {
             Backend::Postgres(pool) => {
@@ -414,10 +456,11 @@ impl Store {
         owner: &str,
         attempts: &[(i64, AttemptRecord, DeliveryOutcome)],
         now: i64,
-    ) -> Result<Vec<bool>, StoreError> {
+    ) -> Result<(Vec<bool>, bool), StoreError> {
         on_writer!(self, pool => {
             let mut tx = pool.begin_write().await?;
             let mut done = Vec::with_capacity(attempts.len());
+            let mut waiting = false;
             for (id, attempt, outcome) in attempts {
                 let row = outcome.row();
                 let finished_at = (row.state != "pending").then_some(now);
@@ -454,11 +497,21 @@ impl Store {
                     .bind(row.label)
                     .execute(&mut *tx)
                     .await?;
+                    if !waiting && row.state != "pending" {
+                        waiting = sqlx::query_scalar(
+                            "SELECT EXISTS (SELECT 1 FROM outbox e WHERE e.state = 'pending' AND e.id > $1 \
+                             AND e.action <> 'on_search' \
+                             AND e.transaction_id = (SELECT transaction_id FROM outbox WHERE id = $1))",
+                        )
+                        .bind(id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    }
                 }
                 done.push(updated == 1);
             }
             tx.commit().await?;
-            Ok(done)
+            Ok((done, waiting))
         })
     }
 

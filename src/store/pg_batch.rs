@@ -13,6 +13,7 @@ use std::collections::HashMap;
 
 use sqlx::PgConnection;
 
+use super::orders::{CommitResult, Committed, OrderChange};
 use super::outbox::{AttemptRecord, DeliveryOutcome, NewCallback, WriteLease};
 use super::StoreError;
 
@@ -29,14 +30,15 @@ pub(crate) struct SimpleChange<'a> {
 
 /// Writes a run of simple changes in the open transaction `tx`, in their order. Returns, for
 /// each, whether it claimed its request (false: another worker processed it first, or it
-/// appears earlier in the run, and nothing of it was written), and the ids of the callbacks
-/// written under `lease` (see `Store::complete_inbound_many`).
+/// appears earlier in the run, and nothing of it was written), and for each callback of the
+/// changes written, in order, its id if it was written under `lease` (see
+/// `Store::complete_inbound_many`).
 pub(crate) async fn apply_simple_run(
     tx: &mut PgConnection,
     run: &[SimpleChange<'_>],
     now: i64,
     lease: Option<WriteLease<'_>>,
-) -> Result<(Vec<bool>, Vec<i64>), StoreError> {
+) -> Result<(Vec<bool>, Vec<Option<i64>>), StoreError> {
     if run.is_empty() {
         return Ok((Vec::new(), Vec::new()));
     }
@@ -151,14 +153,17 @@ async fn insert_events<'a>(
 }
 
 /// Queues callbacks with one statement; their ids follow their order, which the outbox's
-/// in-order delivery within a transaction relies on. With a `lease`, those that need no turn
-/// are written claimed by its owner; their ids are returned, in order.
+/// in-order delivery within a transaction relies on. With a `lease`, those that may go out at
+/// once are written claimed by its owner: those that need no turn, and the first of each
+/// transaction in the statement when nothing of that transaction is pending (the statement
+/// sees what `tx` wrote before it, but not its own rows, hence "the first"). Returns, for
+/// each callback in order, its id if it was leased.
 pub(crate) async fn insert_callbacks<'a>(
     tx: &mut PgConnection,
     callbacks: impl Iterator<Item = &'a NewCallback>,
     now: i64,
     lease: Option<WriteLease<'_>>,
-) -> Result<Vec<i64>, StoreError> {
+) -> Result<Vec<Option<i64>>, StoreError> {
     let mut actions = Vec::new();
     let mut kinds = Vec::new();
     let mut inbound_ids = Vec::new();
@@ -169,9 +174,15 @@ pub(crate) async fn insert_callbacks<'a>(
     let mut domains = Vec::new();
     let mut bodies = Vec::new();
     let mut deadlines = Vec::new();
-    let mut leased = Vec::new();
+    // Per callback: may it be leased, and must its transaction have nothing pending for that.
+    let mut candidates = Vec::new();
+    let mut need_turn = Vec::new();
+    let mut turn_taken = std::collections::HashSet::new();
     for callback in callbacks {
-        leased.push(lease.is_some() && callback.needs_no_turn());
+        let free = callback.needs_no_turn();
+        let first_of_transaction = free || turn_taken.insert(callback.transaction_id.as_str());
+        candidates.push(lease.is_some() && first_of_transaction);
+        need_turn.push(!free);
         actions.push(callback.action.as_str());
         kinds.push(if callback.solicited {
             "solicited"
@@ -190,17 +201,19 @@ pub(crate) async fn insert_callbacks<'a>(
     if actions.is_empty() {
         return Ok(Vec::new());
     }
-    // Only the leased rows' ids come back, in the order they were drawn, which is the
-    // order of the rows (RETURNING's own order is not promised).
-    let ids: Vec<i64> = sqlx::query_scalar(
+    // The ids come back in the order they were drawn, which is the order of the rows
+    // (RETURNING's own order is not promised).
+    let rows: Vec<(i64, bool)> = sqlx::query_as(
         "WITH written AS (INSERT INTO outbox (action, kind, inbound_id, bap_id, url, transaction_id, message_id, domain, body, \
          created_at, deadline_at, next_attempt_at, state, attempts, lease_owner, lease_until) \
          SELECT a, k, ib, b, u, t, m, d, body, $11, dl, $11, 'pending', CASE WHEN l THEN 1 ELSE 0 END, \
          CASE WHEN l THEN $12::text END, CASE WHEN l THEN $13::int8 END \
-         FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], \
-         $9::bytea[], $10::int8[], $14::bool[]) WITH ORDINALITY AS n(a, k, ib, b, u, t, m, d, body, dl, l, i) ORDER BY i \
+         FROM (SELECT n.*, c AND (NOT nt OR NOT EXISTS (SELECT 1 FROM outbox e WHERE e.transaction_id = n.t AND e.state = 'pending')) AS l \
+               FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], \
+               $9::bytea[], $10::int8[], $14::bool[], $15::bool[]) WITH ORDINALITY AS n(a, k, ib, b, u, t, m, d, body, dl, c, nt, i)) AS r \
+         ORDER BY i \
          RETURNING id, lease_owner IS NOT NULL AS leased) \
-         SELECT id FROM written WHERE leased ORDER BY id",
+         SELECT id, leased FROM written ORDER BY id",
     )
     .bind(actions)
     .bind(kinds)
@@ -215,21 +228,26 @@ pub(crate) async fn insert_callbacks<'a>(
     .bind(now)
     .bind(lease.map(|l| l.owner))
     .bind(lease.map(|l| l.until))
-    .bind(&leased)
+    .bind(&candidates)
+    .bind(&need_turn)
     .fetch_all(&mut *tx)
     .await?;
-    Ok(ids)
+    Ok(rows
+        .into_iter()
+        .map(|(id, leased)| leased.then_some(id))
+        .collect())
 }
 
 /// Records delivery attempts with one statement: each updates its callback (only while
 /// `owner` holds the lease) and adds its row to the attempt history. Returns, for each,
-/// whether it was recorded.
+/// whether it was recorded, and whether a later callback of the transaction of one that
+/// finished is pending (it may be due now).
 pub(crate) async fn record_attempts(
     tx: &mut PgConnection,
     owner: &str,
     attempts: &[(i64, AttemptRecord, DeliveryOutcome)],
     now: i64,
-) -> Result<Vec<bool>, StoreError> {
+) -> Result<(Vec<bool>, bool), StoreError> {
     let mut ids = Vec::with_capacity(attempts.len());
     let mut states = Vec::with_capacity(attempts.len());
     let mut next_attempts = Vec::with_capacity(attempts.len());
@@ -259,8 +277,8 @@ pub(crate) async fn record_attempts(
         attempt_errors.push(attempt.error.as_deref());
         labels.push(row.label);
     }
-    let recorded: Vec<i32> = sqlx::query_scalar(
-        "SELECT * FROM record_attempts($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+    let recorded: Vec<(i32, bool)> = sqlx::query_as(
+        "SELECT recorded, waiting FROM record_attempts($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
     )
     .bind(owner)
     .bind(now)
@@ -279,7 +297,9 @@ pub(crate) async fn record_attempts(
     .bind(labels)
     .fetch_all(&mut *tx)
     .await?;
-    Ok(positions_done(&recorded, attempts.len()))
+    let waiting = recorded.iter().any(|(_, waiting)| *waiting);
+    let positions: Vec<i32> = recorded.into_iter().map(|(position, _)| position).collect();
+    Ok((positions_done(&positions, attempts.len()), waiting))
 }
 
 /// For each of `count` array elements, whether a function returned its position (from 1).
@@ -294,4 +314,104 @@ fn positions_done(positions: &[i32], count: usize) -> Vec<bool> {
         }
     }
     done
+}
+
+/// A row `apply_order_change` returns: outcome, detail, callback id, whether it was leased.
+type ChangeRow = (String, Option<String>, Option<i64>, Option<bool>);
+
+/// Writes a change that takes stock or writes an order (not a grievance) with one call of
+/// `apply_order_change` (migration 0009), which does what `apply_change!` does with its own
+/// savepoint: a change that cannot be written leaves nothing behind.
+pub(crate) async fn apply_order_change(
+    tx: &mut PgConnection,
+    change: &OrderChange,
+    now: i64,
+    lease: Option<WriteLease<'_>>,
+) -> Result<Committed, StoreError> {
+    let (stock_providers, (stock_items, stock_counts)): (Vec<&str>, (Vec<&str>, Vec<i64>)) = change
+        .stock
+        .iter()
+        .map(|(provider, item, count)| (provider.as_str(), (item.as_str(), *count)))
+        .unzip();
+    let draft = change.draft.as_ref();
+    let order = change.order.as_ref();
+    let mut event_orders = Vec::with_capacity(change.events.len());
+    let mut event_actors = Vec::with_capacity(change.events.len());
+    let mut event_kinds = Vec::with_capacity(change.events.len());
+    let mut event_details = Vec::with_capacity(change.events.len());
+    for (order_id, actor, kind, detail) in &change.events {
+        event_orders.push(order_id.as_str());
+        event_actors.push(actor.as_str());
+        event_kinds.push(kind.as_str());
+        event_details.push(detail.to_string());
+    }
+    let callbacks = &change.callbacks;
+    let rows: Vec<ChangeRow> = sqlx::query_as(
+        "SELECT outcome, detail, callback_id, leased FROM apply_order_change($1, $2, $3, $4, $5, $6, \
+         $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, \
+         $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36)",
+    )
+    .bind(now)
+    .bind(change.inbound.as_ref().map(|(id, _)| *id))
+    .bind(change.inbound.as_ref().map(|(_, note)| note.as_str()))
+    .bind(stock_providers)
+    .bind(stock_items)
+    .bind(stock_counts)
+    .bind(draft.map(|d| d.0.as_str()))
+    .bind(draft.map(|d| d.1.as_str()))
+    .bind(draft.map(|d| d.2.as_str()))
+    .bind(draft.map(|d| d.3.as_str()))
+    .bind(draft.map(|d| d.4.as_str()))
+    .bind(order.map(|o| o.id.as_str()))
+    .bind(order.map(|o| o.transaction_id.as_str()))
+    .bind(order.map(|o| o.bap_id.as_str()))
+    .bind(order.map(|o| o.provider_id.as_str()))
+    .bind(order.map(|o| o.state.as_str()))
+    .bind(order.map(|o| o.fulfillment_state.as_str()))
+    .bind(order.map(|o| o.doc.as_str()))
+    .bind(order.and_then(|o| o.expected_version))
+    .bind(event_orders)
+    .bind(event_actors)
+    .bind(event_kinds)
+    .bind(event_details)
+    .bind(callbacks.iter().map(|c| c.action.as_str()).collect::<Vec<_>>())
+    .bind(
+        callbacks
+            .iter()
+            .map(|c| if c.solicited { "solicited" } else { "unsolicited" })
+            .collect::<Vec<_>>(),
+    )
+    .bind(callbacks.iter().map(|c| c.inbound_id).collect::<Vec<_>>())
+    .bind(callbacks.iter().map(|c| c.bap_id.as_str()).collect::<Vec<_>>())
+    .bind(callbacks.iter().map(|c| c.url.as_str()).collect::<Vec<_>>())
+    .bind(callbacks.iter().map(|c| c.transaction_id.as_str()).collect::<Vec<_>>())
+    .bind(callbacks.iter().map(|c| c.message_id.as_str()).collect::<Vec<_>>())
+    .bind(callbacks.iter().map(|c| c.domain.as_deref()).collect::<Vec<_>>())
+    .bind(callbacks.iter().map(|c| c.body.as_slice()).collect::<Vec<_>>())
+    .bind(callbacks.iter().map(|c| c.deadline_at).collect::<Vec<_>>())
+    .bind(callbacks.iter().map(NewCallback::needs_no_turn).collect::<Vec<_>>())
+    .bind(lease.map(|l| l.owner))
+    .bind(lease.map(|l| l.until))
+    .fetch_all(&mut *tx)
+    .await?;
+    let outcome = rows.first().map(|row| row.0.as_str()).unwrap_or_default();
+    let result = match outcome {
+        "done" => CommitResult::Done,
+        "processed" => CommitResult::AlreadyProcessed,
+        "conflict" => CommitResult::Conflict,
+        "out_of_stock" => CommitResult::OutOfStock(rows[0].1.clone().unwrap_or_default()),
+        other => {
+            return Err(StoreError::Database(sqlx::Error::Protocol(format!(
+                "apply_order_change answered {other:?}"
+            ))))
+        }
+    };
+    if result != CommitResult::Done {
+        return Ok((result, Vec::new()));
+    }
+    let leased = rows
+        .into_iter()
+        .filter_map(|(_, _, id, leased)| id.map(|id| leased.unwrap_or(false).then_some(id)))
+        .collect();
+    Ok((result, leased))
 }

@@ -95,7 +95,13 @@ async fn a_group_of_changes_is_written_as_if_one_after_the_other(db: Db) {
         answer(other, "t2", "selected", &["on_select"]),
         answer(done_before, "t3", "selected", &["on_select"]),
     ];
-    let results = store.commit_order_changes(&group).await.unwrap();
+    let results: Vec<CommitResult> = store
+        .commit_order_changes(&group, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(result, _)| result)
+        .collect();
     assert_eq!(
         results,
         vec![
@@ -257,7 +263,10 @@ async fn callbacks_written_under_a_lease_wait_for_their_writer_until_it_runs_out
         (
             status,
             "answered".to_owned(),
-            vec![callback("on_status", "t2", "m2")],
+            vec![
+                callback("on_status", "t2", "m2"),
+                callback("on_update", "t2", "m2"),
+            ],
         ),
         // Processed a moment ago in the same group: nothing of it is written.
         (
@@ -271,29 +280,41 @@ async fn callbacks_written_under_a_lease_wait_for_their_writer_until_it_runs_out
         .await
         .unwrap();
     assert_eq!(done, [true, true, false]);
-    assert_eq!(leased.len(), 2, "the two pages, and not the repeat");
+    assert_eq!(leased.len(), 4, "one entry per callback written");
     let rows = store.list_callbacks(None, 10).await.unwrap();
-    assert_eq!(rows.len(), 3);
-    let mut pages: Vec<i64> = rows
-        .iter()
-        .filter(|r| r.action == "on_search")
-        .map(|r| r.id)
-        .collect();
-    pages.sort();
-    assert_eq!(leased, pages, "the pages' ids, in the order written");
-    for page in rows.iter().filter(|r| r.action == "on_search") {
-        assert_eq!(page.state, OutboxState::Pending.as_str());
-        assert_eq!(page.attempts, 1, "written as its first attempt");
+    assert_eq!(rows.len(), 4);
+    let id_of = |action: &str| -> Vec<i64> {
+        let mut ids: Vec<i64> = rows
+            .iter()
+            .filter(|r| r.action == action)
+            .map(|r| r.id)
+            .collect();
+        ids.sort();
+        ids
+    };
+    let pages = id_of("on_search");
+    let (on_status, on_update) = (id_of("on_status")[0], id_of("on_update")[0]);
+    assert_eq!(
+        leased,
+        [Some(pages[0]), Some(pages[1]), Some(on_status), None],
+        "the pages and the first callback of t2 are leased; the second waits its turn"
+    );
+    for row in &rows {
+        assert_eq!(row.state, OutboxState::Pending.as_str());
+        let expected = if row.id == on_update { 0 } else { 1 };
+        assert_eq!(
+            row.attempts, expected,
+            "a leased callback is written as its first attempt"
+        );
     }
 
-    // Another worker can only claim the callback that waits its turn.
+    // Nobody can claim the leased ones, nor the one that waits for on_status.
     let claimed = store
         .claim_due_callbacks("other", now + 60_000, 10)
         .await
         .unwrap();
-    let actions: Vec<&str> = claimed.iter().map(|c| c.action.as_str()).collect();
-    assert_eq!(actions, ["on_status"]);
-    // The writer records its attempt under the lease; nobody else can.
+    assert!(claimed.is_empty(), "claimed {claimed:?}");
+    // The writer records its attempts under the lease; nobody else can.
     let delivered = |id: i64| {
         (
             id,
@@ -309,21 +330,36 @@ async fn callbacks_written_under_a_lease_wait_for_their_writer_until_it_runs_out
     };
     assert_eq!(
         store
-            .record_attempts("other", &[delivered(leased[0])])
+            .record_attempts("other", &[delivered(pages[0])])
             .await
             .unwrap(),
         [false]
     );
     assert_eq!(
         store
-            .record_attempts("me", &[delivered(leased[0])])
+            .record_attempts_noting_waiting("me", &[delivered(pages[0])])
             .await
             .unwrap(),
-        [true]
+        (vec![true], false),
+        "nothing waits for an on_search page"
     );
-    let history = store.attempts_of(leased[0]).await.unwrap();
+    let history = store.attempts_of(pages[0]).await.unwrap();
     assert_eq!(history.len(), 1);
     assert_eq!((history[0].0, history[0].1.as_str()), (1, "delivered"));
+    // Recording on_status says that on_update waits for it, and now any worker claims it.
+    assert_eq!(
+        store
+            .record_attempts_noting_waiting("me", &[delivered(on_status)])
+            .await
+            .unwrap(),
+        (vec![true], true)
+    );
+    let claimed = store
+        .claim_due_callbacks("other", now + 60_000, 10)
+        .await
+        .unwrap();
+    let claimed: Vec<i64> = claimed.iter().map(|c| c.id).collect();
+    assert_eq!(claimed, [on_update]);
 
     // A writer that died before delivering: once its lease has run out, any worker claims
     // the page, as its second attempt.
@@ -347,7 +383,7 @@ async fn callbacks_written_under_a_lease_wait_for_their_writer_until_it_runs_out
         .await
         .unwrap();
     assert_eq!(claimed.len(), 1);
-    assert_eq!((claimed[0].id, claimed[0].attempts), (orphaned[0], 2));
+    assert_eq!((Some(claimed[0].id), claimed[0].attempts), (orphaned[0], 2));
 }
 
 #[tokio::test]
@@ -358,4 +394,186 @@ async fn callbacks_written_under_a_lease_wait_for_their_writer_until_it_runs_out
 #[tokio::test]
 async fn callbacks_written_under_a_lease_wait_for_their_writer_until_it_runs_out_on_postgres() {
     callbacks_written_under_a_lease_wait_for_their_writer_until_it_runs_out(Db::Postgres).await;
+}
+
+/// A confirm-like change: the request it answers, stock taken, an order inserted, its event
+/// and callbacks.
+fn confirm(
+    inbound_id: i64,
+    transaction_id: &str,
+    order_id: &str,
+    take: (&str, &str, i64),
+    actions: &[&str],
+) -> OrderChange {
+    let (provider, item, count) = take;
+    OrderChange {
+        inbound: Some((inbound_id, "confirmed".into())),
+        stock: vec![(provider.into(), item.into(), count)],
+        order: Some(haat::store::OrderWrite {
+            id: order_id.into(),
+            transaction_id: transaction_id.into(),
+            bap_id: "buyer.example".into(),
+            provider_id: provider.into(),
+            state: "Created".into(),
+            fulfillment_state: "Pending".into(),
+            doc: json!({ "id": order_id }).to_string(),
+            expected_version: None,
+        }),
+        events: vec![(
+            order_id.into(),
+            "buyer".into(),
+            "confirmed".into(),
+            json!({ "inbound": inbound_id }),
+        )],
+        callbacks: actions
+            .iter()
+            .map(|action| callback(action, transaction_id, &format!("{inbound_id}")))
+            .collect(),
+        ..OrderChange::default()
+    }
+}
+
+async fn order_changes_written_together_lease_what_may_go_out_and_leave_nothing_when_they_fail(
+    db: Db,
+) {
+    let store = Store::connect(&fresh_database(db).await).await.unwrap();
+    let demo: haat::catalog::model::CatalogFile =
+        serde_json::from_str(haat::catalog::import::DEMO).unwrap();
+    let seller = demo
+        .providers
+        .into_iter()
+        .find(|p| p.items.iter().all(|i| i.domain == "ONDC:RET16"))
+        .expect("the demo has a home-and-kitchen seller");
+    let provider = seller.id.clone();
+    let item = seller.items[0].id.clone();
+    store
+        .import_catalog(
+            &haat::catalog::model::CatalogFile {
+                about: None,
+                providers: vec![seller],
+            },
+            "test",
+        )
+        .await
+        .unwrap();
+    assert!(store.set_item_stock(&provider, &item, 3).await.unwrap());
+    let journal = JournalWriter::start(store.clone());
+    let select = journaled(&journal, "m1", "t1").await;
+    let mut requests = Vec::new();
+    for (m, t) in [
+        ("m2", "t2"),
+        ("m3", "t3"),
+        ("m4", "t4"),
+        ("m5", "t5"),
+        ("m6", "t6"),
+    ] {
+        requests.push(journaled(&journal, m, t).await);
+    }
+    let done_before = journaled(&journal, "m7", "t7").await;
+    assert!(store
+        .finish_inbound(done_before, "processed", "processed earlier")
+        .await
+        .unwrap());
+    let take = |n: i64| (provider.as_str(), item.as_str(), n);
+    let group = vec![
+        answer(select, "t1", "selected", &["on_select", "on_status"]),
+        confirm(requests[0], "t2", "o2", take(2), &["on_confirm"]),
+        // One left: taking two fails, and so does an order whose id exists, after its stock.
+        confirm(requests[1], "t3", "o3", take(2), &["on_confirm"]),
+        confirm(requests[2], "t4", "o2", take(1), &["on_confirm"]),
+        confirm(done_before, "t7", "o7", take(1), &["on_confirm"]),
+        // The one left goes to exactly one confirm.
+        confirm(
+            requests[3],
+            "t5",
+            "o5",
+            take(1),
+            &["on_confirm", "on_status"],
+        ),
+        confirm(requests[4], "t6", "o6", take(1), &["on_confirm"]),
+    ];
+    let lease = WriteLease {
+        owner: "me",
+        until: haat::store::now_ms() + 60_000,
+    };
+    let results = store
+        .commit_order_changes(&group, Some(lease))
+        .await
+        .unwrap();
+    let outcomes: Vec<&CommitResult> = results.iter().map(|(result, _)| result).collect();
+    assert_eq!(
+        outcomes,
+        [
+            &CommitResult::Done,
+            &CommitResult::Done,
+            &CommitResult::OutOfStock(item.clone()),
+            &CommitResult::Conflict,
+            &CommitResult::AlreadyProcessed,
+            &CommitResult::Done,
+            &CommitResult::OutOfStock(item.clone()),
+        ]
+    );
+    let leased: Vec<Vec<bool>> = results
+        .iter()
+        .map(|(_, ids)| ids.iter().map(Option::is_some).collect())
+        .collect();
+    assert_eq!(
+        leased,
+        [
+            vec![true, false],
+            vec![true],
+            vec![],
+            vec![],
+            vec![],
+            vec![true, false],
+            vec![],
+        ],
+        "the first callback of each transaction is leased, the next waits its turn"
+    );
+    for (transaction, written) in [
+        ("t1", 2),
+        ("t2", 1),
+        ("t3", 0),
+        ("t4", 0),
+        ("t5", 2),
+        ("t6", 0),
+        ("t7", 0),
+    ] {
+        let rows = store.callbacks_for_transaction(transaction).await.unwrap();
+        assert_eq!(rows.len(), written, "callbacks of {transaction}");
+    }
+    let on_confirm = store.callbacks_for_transaction("t2").await.unwrap();
+    assert_eq!(Some(on_confirm[0].id), results[1].1[0]);
+    assert!(store.load_order("o2").await.unwrap().is_some());
+    assert!(store.load_order("o5").await.unwrap().is_some());
+    for nothing in ["o3", "o6", "o7"] {
+        assert!(store.load_order(nothing).await.unwrap().is_none());
+        assert!(store.order_events(nothing).await.unwrap().is_empty());
+    }
+    assert_eq!(store.order_events("o2").await.unwrap().len(), 1);
+    // The failed changes gave their requests back: they are still pending, for a retry.
+    for failed in [requests[1], requests[2], requests[4]] {
+        assert!(store
+            .finish_inbound(failed, "processed", "retried")
+            .await
+            .unwrap());
+    }
+}
+
+#[tokio::test]
+async fn order_changes_written_together_lease_what_may_go_out_and_leave_nothing_when_they_fail_on_sqlite(
+) {
+    order_changes_written_together_lease_what_may_go_out_and_leave_nothing_when_they_fail(
+        Db::Sqlite,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn order_changes_written_together_lease_what_may_go_out_and_leave_nothing_when_they_fail_on_postgres(
+) {
+    order_changes_written_together_lease_what_may_go_out_and_leave_nothing_when_they_fail(
+        Db::Postgres,
+    )
+    .await;
 }
