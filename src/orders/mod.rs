@@ -294,11 +294,7 @@ impl Orders {
     }
 
     async fn draft(&self, transaction_id: &str) -> Result<Option<(String, Draft)>, StoreError> {
-        Ok(self
-            .store
-            .load_draft(transaction_id)
-            .await?
-            .and_then(|(stage, doc)| serde_json::from_str(&doc).ok().map(|d| (stage, d))))
+        Ok(parse_draft(self.store.load_draft(transaction_id).await?))
     }
 
     async fn confirm(
@@ -309,8 +305,12 @@ impl Orders {
     ) -> Result<Handled, StoreError> {
         let request = body.pointer("/message/order").cloned().unwrap_or_default();
         let order_id = request["id"].as_str().unwrap_or_default().to_owned();
+        let (stored, draft) = self
+            .store
+            .load_order_and_draft(&order_id, &context.transaction_id)
+            .await?;
         // A repeated confirm (a new message for the same order) gets the order as it stands.
-        if let Some(stored) = self.store.load_order(&order_id).await? {
+        if let Some(stored) = stored {
             let existing = read_order(&stored)?;
             if existing.transaction_id() == context.transaction_id {
                 return Ok(Handled::answer(
@@ -329,7 +329,7 @@ impl Orders {
                 refusal.message,
             ));
         }
-        let Some((stage, draft)) = self.draft(&context.transaction_id).await? else {
+        let Some((stage, draft)) = parse_draft(draft) else {
             let refusal =
                 Refusal::new("31002", "no select and init were seen for this transaction");
             return Ok(Handled::answer(
@@ -832,6 +832,11 @@ fn text(map: &serde_json::Map<String, Value>, name: &str) -> String {
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned()
+}
+
+/// A stored draft (stage, document), if its document reads.
+fn parse_draft(row: Option<(String, String)>) -> Option<(String, Draft)> {
+    row.and_then(|(stage, doc)| serde_json::from_str(&doc).ok().map(|d| (stage, d)))
 }
 
 fn draft_row(

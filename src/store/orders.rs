@@ -347,6 +347,31 @@ impl Store {
         Ok(row)
     }
 
+    /// The order with this id and the draft of this transaction, read together: a confirm
+    /// needs both, and one round trip costs less than two.
+    pub async fn load_order_and_draft(
+        &self,
+        order_id: &str,
+        transaction_id: &str,
+    ) -> Result<(Option<StoredOrder>, Option<(String, String)>), StoreError> {
+        type Row = (Option<String>, Option<i64>, Option<String>, Option<String>);
+        let row: Row = on_reader!(self, pool => {
+            sqlx::query_as(
+                "SELECT o.doc, o.version, d.stage, d.doc FROM (SELECT 1 AS one) AS x \
+                 LEFT JOIN orders o ON o.id = $1 LEFT JOIN order_drafts d ON d.transaction_id = $2",
+            )
+            .bind(order_id)
+            .bind(transaction_id)
+            .fetch_one(pool)
+            .await?
+        });
+        let (order_doc, version, stage, draft_doc) = row;
+        let order = order_doc
+            .zip(version)
+            .map(|(doc, version)| StoredOrder { doc, version });
+        Ok((order, stage.zip(draft_doc)))
+    }
+
     pub async fn load_order(&self, order_id: &str) -> Result<Option<StoredOrder>, StoreError> {
         self.load_order_where("id", order_id).await
     }

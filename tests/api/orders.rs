@@ -771,6 +771,40 @@ async fn a_confirm_whose_quote_or_payment_differs_from_on_init_is_refused() {
     assert_eq!(m.stock(&a).await, 50, "nothing was reserved");
 }
 
+async fn a_confirm_reusing_another_transactions_order_id_or_without_init_is_refused(db: Db) {
+    let m = market(db, |_| {}).await;
+    let (a, _) = m.items[0].clone();
+    let first = Checkout::new();
+    first.buy(&m, "TAKEN1", &[(&a, 1)]).await;
+
+    let second = Checkout::new();
+    second.select(&m, &[(&a, 1)]).await;
+    let on_init = second.init(&m, &[(&a, 1)]).await;
+    let answer = second.confirm(&m, "TAKEN1", &on_init).await;
+    assert_eq!(answer["error"]["code"], "31002");
+    assert!(answer["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("already used by another transaction"));
+
+    // A confirm in a transaction that never had an init.
+    let third = Checkout::new();
+    let answer = third.confirm(&m, "NOINIT1", &on_init).await;
+    assert_eq!(answer["error"]["code"], "31002");
+    assert!(m.w.app.store.load_order("NOINIT1").await.unwrap().is_none());
+    assert_eq!(m.stock(&a).await, 49, "only the first order took stock");
+}
+
+#[tokio::test]
+async fn a_confirm_reusing_another_transactions_order_id_or_without_init_is_refused_on_sqlite() {
+    a_confirm_reusing_another_transactions_order_id_or_without_init_is_refused(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_confirm_reusing_another_transactions_order_id_or_without_init_is_refused_on_postgres() {
+    a_confirm_reusing_another_transactions_order_id_or_without_init_is_refused(Db::Postgres).await;
+}
+
 #[tokio::test]
 async fn a_repeated_confirm_answers_the_same_order_and_reserves_stock_once() {
     let m = market(Db::Sqlite, |_| {}).await;

@@ -577,3 +577,50 @@ async fn order_changes_written_together_lease_what_may_go_out_and_leave_nothing_
     )
     .await;
 }
+
+async fn an_order_and_a_draft_are_read_together_each_or_neither(db: Db) {
+    let store = Store::connect(&fresh_database(db).await).await.unwrap();
+    assert!(matches!(
+        store.load_order_and_draft("o1", "t1").await.unwrap(),
+        (None, None)
+    ));
+    let journal = JournalWriter::start(store.clone());
+    let select = journaled(&journal, "m1", "t1").await;
+    let mut change = answer(select, "t1", "initialized", &[]);
+    change.order = Some(haat::store::OrderWrite {
+        id: "o2".into(),
+        transaction_id: "t2".into(),
+        bap_id: "buyer.example".into(),
+        provider_id: "p".into(),
+        state: "Created".into(),
+        fulfillment_state: "Pending".into(),
+        doc: json!({ "id": "o2" }).to_string(),
+        expected_version: None,
+    });
+    let results = store.commit_order_changes(&[change], None).await.unwrap();
+    assert_eq!(results[0].0, CommitResult::Done);
+
+    let (order, draft) = store.load_order_and_draft("o1", "t1").await.unwrap();
+    assert!(order.is_none());
+    let (stage, doc) = draft.expect("t1's draft");
+    assert_eq!(stage, "initialized");
+    assert_eq!(doc, json!({ "stage": "initialized" }).to_string());
+
+    let (order, draft) = store.load_order_and_draft("o2", "t9").await.unwrap();
+    let order = order.expect("order o2");
+    assert_eq!((order.doc.as_str(), order.version), (r#"{"id":"o2"}"#, 1));
+    assert!(draft.is_none());
+
+    let (order, draft) = store.load_order_and_draft("o2", "t1").await.unwrap();
+    assert!(order.is_some() && draft.is_some());
+}
+
+#[tokio::test]
+async fn an_order_and_a_draft_are_read_together_each_or_neither_on_sqlite() {
+    an_order_and_a_draft_are_read_together_each_or_neither(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn an_order_and_a_draft_are_read_together_each_or_neither_on_postgres() {
+    an_order_and_a_draft_are_read_together_each_or_neither(Db::Postgres).await;
+}
