@@ -440,11 +440,10 @@ impl Store {
     ) -> Result<(Vec<bool>, bool), StoreError> {
         let now = now_ms();
         match &self.backend {
+            // One call of a function is one atomic statement: no BEGIN and COMMIT round trips.
             Backend::Postgres(pool) => {
-                let mut tx = pool.begin_write().await?;
-                let done = super::pg_batch::record_attempts(&mut tx, owner, attempts, now).await?;
-                tx.commit().await?;
-                Ok(done)
+                let mut connection = pool.acquire().await?;
+                super::pg_batch::record_attempts(&mut connection, owner, attempts, now).await
             }
             Backend::Sqlite { .. } => self.record_attempts_one_by_one(owner, attempts, now).await,
         }
