@@ -177,11 +177,12 @@ pub(crate) async fn insert_callbacks<'a>(
     // Per callback: may it be leased, and must its transaction have nothing pending for that.
     let mut candidates = Vec::new();
     let mut need_turn = Vec::new();
-    let mut turn_taken = std::collections::HashSet::new();
+    let mut seen = std::collections::HashSet::new();
     for callback in callbacks {
         let free = callback.needs_no_turn();
-        let first_of_transaction = free || turn_taken.insert(callback.transaction_id.as_str());
-        candidates.push(lease.is_some() && first_of_transaction);
+        // Pending on_search pages hold a later callback back too, as the claim does.
+        let first_of_transaction = seen.insert(callback.transaction_id.as_str());
+        candidates.push(lease.is_some() && (free || first_of_transaction));
         need_turn.push(!free);
         actions.push(callback.action.as_str());
         kinds.push(if callback.solicited {

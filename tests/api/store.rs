@@ -361,6 +361,26 @@ async fn callbacks_written_under_a_lease_wait_for_their_writer_until_it_runs_out
     let claimed: Vec<i64> = claimed.iter().map(|c| c.id).collect();
     assert_eq!(claimed, [on_update]);
 
+    // A callback that needs its turn waits for a pending page of its transaction too, even
+    // one written by the same statement.
+    let both = journaled(&journal, "m5", "t5").await;
+    let (_, leased) = store
+        .complete_inbound_many(
+            &[(
+                both,
+                "a page and an answer".to_owned(),
+                vec![
+                    callback("on_search", "t5", "m5"),
+                    callback("on_select", "t5", "m5"),
+                ],
+            )],
+            Some(lease),
+        )
+        .await
+        .unwrap();
+    let leased: Vec<bool> = leased.iter().map(Option::is_some).collect();
+    assert_eq!(leased, [true, false]);
+
     // A writer that died before delivering: once its lease has run out, any worker claims
     // the page, as its second attempt.
     let orphan = journaled(&journal, "m3", "t3").await;
