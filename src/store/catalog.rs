@@ -579,16 +579,15 @@ impl Store {
                 continue;
             };
             let id = provider.id.clone();
-            let header = ProviderHeader {
-                locations: location_rows.remove(&id).unwrap_or_default(),
-                variant_groups: group_rows.remove(&id).unwrap_or_default(),
-                provider: Stored {
+            let header = ProviderHeader::new(
+                Stored {
                     value: provider,
                     enabled: enabled == 1,
                     updated_at,
                 },
-                wire: Default::default(),
-            };
+                location_rows.remove(&id).unwrap_or_default(),
+                group_rows.remove(&id).unwrap_or_default(),
+            );
             fresh.insert(id, Arc::new(header));
         }
         self.keep(generation, |cache| {
