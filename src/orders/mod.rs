@@ -247,8 +247,8 @@ impl Orders {
     }
 
     async fn select(&self, body: &Value, context: &RequestContext) -> Result<Handled, StoreError> {
-        let order = body.pointer("/message/order").cloned().unwrap_or_default();
-        let (cart, shop, priced) = match self.quote_cart(&order, context).await? {
+        let order = message_order(body);
+        let (cart, shop, priced) = match self.quote_cart(order, context).await? {
             Ok(quoted) => quoted,
             Err(answer) => return Ok(answer),
         };
@@ -265,8 +265,8 @@ impl Orders {
     }
 
     async fn init(&self, body: &Value, context: &RequestContext) -> Result<Handled, StoreError> {
-        let order = body.pointer("/message/order").cloned().unwrap_or_default();
-        let (cart, shop, priced) = match self.quote_cart(&order, context).await? {
+        let order = message_order(body);
+        let (cart, shop, priced) = match self.quote_cart(order, context).await? {
             Ok(quoted) => quoted,
             Err(answer) => return Ok(answer),
         };
@@ -275,7 +275,7 @@ impl Orders {
             &shop,
             &cart,
             &priced,
-            &order,
+            order,
             draft.as_ref(),
             &self.settings.orders,
             &self.settings.catalog.np_type,
@@ -303,7 +303,7 @@ impl Orders {
         context: &RequestContext,
         sold_out: Option<&str>,
     ) -> Result<Handled, StoreError> {
-        let request = body.pointer("/message/order").cloned().unwrap_or_default();
+        let request = message_order(body);
         let order_id = request["id"].as_str().unwrap_or_default().to_owned();
         let (stored, draft) = self
             .store
@@ -346,7 +346,7 @@ impl Orders {
                 refusal.message,
             ));
         }
-        if let Err((code, path, message)) = negotiate::check_confirm(&request, &draft) {
+        if let Err((code, path, message)) = negotiate::check_confirm(request, &draft) {
             let error = WireError::new(ErrorType::Domain, &code, Some(&path), message.clone());
             return Ok(Handled::answer(
                 json!({"order": request.clone()}),
@@ -354,7 +354,7 @@ impl Orders {
                 message,
             ));
         }
-        let cart = negotiate::read_cart(&request).expect("checked by check_confirm");
+        let cart = negotiate::read_cart(request).expect("checked by check_confirm");
         let shop = match negotiate::load_shop(&self.store, &context.domain, &cart).await? {
             Ok(shop) => shop,
             Err(refusal) => {
@@ -364,7 +364,7 @@ impl Orders {
         };
         let now = Utc::now();
         let mut order = negotiate::new_order(
-            &request,
+            request,
             &draft,
             &shop,
             &context.raw,
@@ -825,6 +825,12 @@ impl Orders {
             }
         }
     }
+}
+
+/// The request's `message.order`, or null when it has none.
+fn message_order(body: &Value) -> &Value {
+    static NULL: Value = Value::Null;
+    body.pointer("/message/order").unwrap_or(&NULL)
 }
 
 fn text(map: &serde_json::Map<String, Value>, name: &str) -> String {

@@ -90,6 +90,7 @@ pub struct Shop {
     pub provider_enabled: bool,
     pub location: Location,
     pub location_enabled: bool,
+    /// The cart's items that the provider lists, with whether each is enabled.
     pub items: HashMap<String, (Item, bool)>,
 }
 
@@ -124,11 +125,13 @@ pub async fn load_shop(
             ),
         )));
     };
+    // Only the cart's items: a seller may list hundreds, and pricing reads none of the rest.
     let items = slice
         .items
         .get(&cart.provider_id)
         .into_iter()
         .flatten()
+        .filter(|i| cart.items.iter().any(|(id, _)| *id == i.value.id))
         .map(|i| (i.value.id.clone(), (i.value.clone(), i.enabled)))
         .collect();
     Ok(Ok(Shop {

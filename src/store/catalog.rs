@@ -713,7 +713,7 @@ impl Store {
         &self,
         domain: &str,
         provider_id: &str,
-    ) -> Result<CatalogSlice, StoreError> {
+    ) -> Result<std::sync::Arc<CatalogSlice>, StoreError> {
         let key = (domain.to_owned(), provider_id.to_owned());
         let cached = self
             .provider_cache
@@ -721,27 +721,21 @@ impl Store {
             .get(&key)
             .filter(|(at, _)| at.elapsed() < PROVIDER_CACHE_TTL)
             .map(|(_, slice)| slice.clone());
-        let slice = match cached {
-            Some(slice) => (*slice).clone(),
-            None => {
-                let slice = self
-                    .catalog_slice(&CatalogQuery {
-                        domain: domain.to_owned(),
-                        provider_id: Some(provider_id.to_owned()),
-                        include_disabled: true,
-                        ..Default::default()
-                    })
-                    .await?;
-                self.provider_cache.lock().insert(
-                    key,
-                    (
-                        std::time::Instant::now(),
-                        std::sync::Arc::new(slice.clone()),
-                    ),
-                );
-                slice
-            }
-        };
+        if let Some(slice) = cached {
+            return Ok(slice);
+        }
+        let slice = std::sync::Arc::new(
+            self.catalog_slice(&CatalogQuery {
+                domain: domain.to_owned(),
+                provider_id: Some(provider_id.to_owned()),
+                include_disabled: true,
+                ..Default::default()
+            })
+            .await?,
+        );
+        self.provider_cache
+            .lock()
+            .insert(key, (std::time::Instant::now(), slice.clone()));
         Ok(slice)
     }
 
