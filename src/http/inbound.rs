@@ -62,6 +62,10 @@ pub async fn handle(
     response
 }
 
+/// Requests handed to the processor with their parsed body while fewer than this many wait
+/// (a parsed body takes several times the memory of its bytes; past it they carry bytes).
+const PARSED_WHILE_QUEUED_BELOW: usize = 256;
+
 /// The whole check-journal-answer sequence; errors become NACKs in `handle`.
 async fn answer(
     request: &HttpRequest,
@@ -184,10 +188,19 @@ async fn answer(
         Ok(JournalOutcome::Recorded(id)) => {
             if journal_state == "pending" {
                 // When the processor is behind, the request waits in the journal for the sweep.
-                let _ = state.inbound_ready.try_send(PendingInbound {
+                // The parsed body goes along while few requests wait; a long queue holds bytes.
+                let ready = &state.inbound_ready;
+                let queued = ready.max_capacity() - ready.capacity();
+                let (body, parsed) = if queued < PARSED_WHILE_QUEUED_BELOW {
+                    (Vec::new(), Some(json))
+                } else {
+                    (body.to_vec(), None)
+                };
+                let _ = ready.try_send(PendingInbound {
                     id,
                     action: action.as_str().to_owned(),
-                    body: body.to_vec(),
+                    body,
+                    parsed,
                     received_at,
                 });
                 Ok((raw_response(status, response_body), "ack"))

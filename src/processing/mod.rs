@@ -414,8 +414,12 @@ impl Processor {
             .await
     }
 
-    async fn process_in(&self, request: PendingInbound, span: tracing::Span) {
-        let Ok(body) = serde_json::from_slice::<Value>(&request.body) else {
+    async fn process_in(&self, mut request: PendingInbound, span: tracing::Span) {
+        let parsed = match request.parsed.take() {
+            Some(parsed) => Ok(parsed),
+            None => serde_json::from_slice::<Value>(&request.body),
+        };
+        let Ok(body) = parsed else {
             let _ = self
                 .store
                 .finish_inbound(request.id, "failed", "journaled body is not JSON")
