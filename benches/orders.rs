@@ -356,8 +356,52 @@ fn confirm_message(order_id: &str, on_init: &Value) -> Option<Value> {
 struct Arrival {
     at: Instant,
     action: String,
-    body: Value,
+    /// The body as received; parsed by the step that waited for it, as far as it needs.
+    body: web::Bytes,
     signed: bool,
+}
+
+/// What a waiting step reads of every callback: whether it carries an error, and the order it
+/// is about. Anything more (the on_init a confirm is built from) is parsed into a `Value`.
+#[derive(serde::Deserialize)]
+struct Answer {
+    #[serde(default)]
+    error: Option<AnswerError>,
+    #[serde(default)]
+    message: Option<AnswerMessage>,
+}
+
+#[derive(serde::Deserialize)]
+struct AnswerError {
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct AnswerMessage {
+    #[serde(default)]
+    order: Option<AnswerOrder>,
+}
+
+#[derive(serde::Deserialize)]
+struct AnswerOrder {
+    #[serde(default)]
+    id: Option<String>,
+}
+
+/// A callback's message_id, read without building the rest of the body.
+#[derive(serde::Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow)]
+    context: EnvelopeContext<'a>,
+}
+
+#[derive(serde::Deserialize)]
+struct EnvelopeContext<'a> {
+    #[serde(borrow)]
+    message_id: std::borrow::Cow<'a, str>,
 }
 
 #[derive(Default)]
@@ -386,9 +430,10 @@ async fn callback(
         .is_some_and(|h| {
             h.subscriber_id == SELLER_ID && h.verify(&digest_b64(&body), node_key).is_ok()
         });
-    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let message_id = body["context"]["message_id"].as_str().unwrap_or_default();
-    let waiter = listener.waiting.lock().remove(message_id);
+    let message_id = serde_json::from_slice::<Envelope>(&body)
+        .map(|e| e.context.message_id.into_owned())
+        .unwrap_or_default();
+    let waiter = listener.waiting.lock().remove(&message_id);
     match waiter {
         Some(waiter) => {
             let _ = waiter.send(Arrival {
@@ -490,7 +535,10 @@ struct Bench {
 struct Step {
     ack: Duration,
     round_trip: Duration,
-    answer: Value,
+    /// The callback's body as received.
+    answer: web::Bytes,
+    /// The id of the order it is about, when it names one.
+    order_id: Option<String>,
 }
 
 impl Bench {
@@ -567,17 +615,20 @@ impl Bench {
         if !arrival.signed {
             return Err(format!("on_{action} is not signed by the node's key"));
         }
-        if let Some(error) = arrival.body.get("error") {
+        let read: Answer = serde_json::from_slice(&arrival.body)
+            .map_err(|e| format!("on_{action} is not a JSON callback: {e}"))?;
+        if let Some(error) = read.error {
             return Err(format!(
                 "on_{action} with error {}: {}",
-                error["code"].as_str().unwrap_or("-"),
-                short(error["message"].as_str().unwrap_or_default())
+                error.code.as_deref().unwrap_or("-"),
+                short(error.message.as_deref().unwrap_or_default())
             ));
         }
         Ok(Step {
             ack,
             round_trip,
             answer: arrival.body,
+            order_id: read.message.and_then(|m| m.order).and_then(|o| o.id),
         })
     }
 }
@@ -885,13 +936,14 @@ async fn checkout(
         )
         .await?;
     sample.record("init", &step);
-    let confirm = confirm_message(&order_id, &step.answer).ok_or_else(|| {
+    let on_init: Value = serde_json::from_slice(&step.answer).unwrap_or(Value::Null);
+    let confirm = confirm_message(&order_id, &on_init).ok_or_else(|| {
         "on_init has no order.payment or order.tags to build a confirm from".to_owned()
     })?;
     let step = bench
         .step(connection, signer, "confirm", &transaction_id, confirm)
         .await?;
-    if step.answer["message"]["order"]["id"] != order_id.as_str() {
+    if step.order_id.as_deref() != Some(order_id.as_str()) {
         return Err("on_confirm is not about the confirmed order".into());
     }
     sample.record("confirm", &step);
@@ -905,7 +957,7 @@ async fn checkout(
                 json!({"order_id": order_id}),
             )
             .await?;
-        if step.answer["message"]["order"]["id"] != order_id.as_str() {
+        if step.order_id.as_deref() != Some(order_id.as_str()) {
             return Err("on_status is not about the order".into());
         }
         sample.record("status", &step);
