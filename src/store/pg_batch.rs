@@ -152,12 +152,15 @@ async fn insert_events<'a>(
     Ok(())
 }
 
-/// Queues callbacks with one statement; their ids follow their order, which the outbox's
-/// in-order delivery within a transaction relies on. With a `lease`, those that may go out at
-/// once are written claimed by its owner: those that need no turn, and the first of each
-/// transaction in the statement when nothing of that transaction is pending (the statement
-/// sees what `tx` wrote before it, but not its own rows, hence "the first"). Returns, for
-/// each callback in order, its id if it was leased.
+/// The body bytes one statement that queues callbacks carries, about (see `insert_callbacks`).
+const CALLBACK_BYTES_PER_STATEMENT: usize = 1 << 20;
+
+/// Queues callbacks with one statement (a few for megabytes of bodies); their ids follow
+/// their order, which the outbox's in-order delivery within a transaction relies on. With a
+/// `lease`, those that may go out at once are written claimed by its owner: those that need
+/// no turn, and the first of each transaction among `callbacks` when nothing of that
+/// transaction is pending (a statement sees what `tx` wrote before it, but not its own rows,
+/// hence "the first"). Returns, for each callback in order, its id if it was leased.
 pub(crate) async fn insert_callbacks<'a>(
     tx: &mut PgConnection,
     callbacks: impl Iterator<Item = &'a NewCallback>,
@@ -199,44 +202,56 @@ pub(crate) async fn insert_callbacks<'a>(
         bodies.push(callback.body.as_slice());
         deadlines.push(callback.deadline_at);
     }
-    if actions.is_empty() {
-        return Ok(Vec::new());
+    // A city's on_search pages come to megabytes. Each statement carries at most about
+    // `CALLBACK_BYTES_PER_STATEMENT` of bodies: sqlx builds a statement's message in a buffer
+    // that grows by doubling and is kept by the connection afterwards, so one 8 MB statement
+    // would leave a pooled connection holding 16 MB or more.
+    let mut leased = Vec::with_capacity(actions.len());
+    let mut begin = 0;
+    while begin < actions.len() {
+        let mut end = begin + 1;
+        let mut bytes = bodies[begin].len();
+        while end < actions.len() && bytes + bodies[end].len() <= CALLBACK_BYTES_PER_STATEMENT {
+            bytes += bodies[end].len();
+            end += 1;
+        }
+        let chunk = begin..end;
+        // The ids come back in the order they were drawn, which is the order of the rows
+        // (RETURNING's own order is not promised). A later statement sees what an earlier
+        // one wrote, so its callbacks wait behind pending ones of their transaction.
+        let rows: Vec<(i64, bool)> = sqlx::query_as(
+            "WITH written AS (INSERT INTO outbox (action, kind, inbound_id, bap_id, url, transaction_id, message_id, domain, body, \
+             created_at, deadline_at, next_attempt_at, state, attempts, lease_owner, lease_until) \
+             SELECT a, k, ib, b, u, t, m, d, body, $11, dl, $11, 'pending', CASE WHEN l THEN 1 ELSE 0 END, \
+             CASE WHEN l THEN $12::text END, CASE WHEN l THEN $13::int8 END \
+             FROM (SELECT n.*, c AND (NOT nt OR NOT EXISTS (SELECT 1 FROM outbox e WHERE e.transaction_id = n.t AND e.state = 'pending')) AS l \
+                   FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], \
+                   $9::bytea[], $10::int8[], $14::bool[], $15::bool[]) WITH ORDINALITY AS n(a, k, ib, b, u, t, m, d, body, dl, c, nt, i)) AS r \
+             ORDER BY i \
+             RETURNING id, lease_owner IS NOT NULL AS leased) \
+             SELECT id, leased FROM written ORDER BY id",
+        )
+        .bind(&actions[chunk.clone()])
+        .bind(&kinds[chunk.clone()])
+        .bind(&inbound_ids[chunk.clone()])
+        .bind(&bap_ids[chunk.clone()])
+        .bind(&urls[chunk.clone()])
+        .bind(&transaction_ids[chunk.clone()])
+        .bind(&message_ids[chunk.clone()])
+        .bind(&domains[chunk.clone()])
+        .bind(&bodies[chunk.clone()])
+        .bind(&deadlines[chunk.clone()])
+        .bind(now)
+        .bind(lease.map(|l| l.owner))
+        .bind(lease.map(|l| l.until))
+        .bind(&candidates[chunk.clone()])
+        .bind(&need_turn[chunk])
+        .fetch_all(&mut *tx)
+        .await?;
+        leased.extend(rows.into_iter().map(|(id, leased)| leased.then_some(id)));
+        begin = end;
     }
-    // The ids come back in the order they were drawn, which is the order of the rows
-    // (RETURNING's own order is not promised).
-    let rows: Vec<(i64, bool)> = sqlx::query_as(
-        "WITH written AS (INSERT INTO outbox (action, kind, inbound_id, bap_id, url, transaction_id, message_id, domain, body, \
-         created_at, deadline_at, next_attempt_at, state, attempts, lease_owner, lease_until) \
-         SELECT a, k, ib, b, u, t, m, d, body, $11, dl, $11, 'pending', CASE WHEN l THEN 1 ELSE 0 END, \
-         CASE WHEN l THEN $12::text END, CASE WHEN l THEN $13::int8 END \
-         FROM (SELECT n.*, c AND (NOT nt OR NOT EXISTS (SELECT 1 FROM outbox e WHERE e.transaction_id = n.t AND e.state = 'pending')) AS l \
-               FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], \
-               $9::bytea[], $10::int8[], $14::bool[], $15::bool[]) WITH ORDINALITY AS n(a, k, ib, b, u, t, m, d, body, dl, c, nt, i)) AS r \
-         ORDER BY i \
-         RETURNING id, lease_owner IS NOT NULL AS leased) \
-         SELECT id, leased FROM written ORDER BY id",
-    )
-    .bind(actions)
-    .bind(kinds)
-    .bind(inbound_ids)
-    .bind(bap_ids)
-    .bind(urls)
-    .bind(transaction_ids)
-    .bind(message_ids)
-    .bind(domains)
-    .bind(bodies)
-    .bind(deadlines)
-    .bind(now)
-    .bind(lease.map(|l| l.owner))
-    .bind(lease.map(|l| l.until))
-    .bind(&candidates)
-    .bind(&need_turn)
-    .fetch_all(&mut *tx)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, leased)| leased.then_some(id))
-        .collect())
+    Ok(leased)
 }
 
 /// Records delivery attempts with one statement: each updates its callback (only while

@@ -416,6 +416,79 @@ async fn callbacks_written_under_a_lease_wait_for_their_writer_until_it_runs_out
     callbacks_written_under_a_lease_wait_for_their_writer_until_it_runs_out(Db::Postgres).await;
 }
 
+/// A city's pages are megabytes, which PostgreSQL gets in several statements: they come out
+/// whole and in order all the same, and what needs its turn still waits for them.
+async fn megabytes_of_pages_are_written_whole_in_order_and_an_answer_after_them_waits(db: Db) {
+    let store = Store::connect(&fresh_database(db).await).await.unwrap();
+    let journal = JournalWriter::start(store.clone());
+    let pull = journaled(&journal, "m1", "t1").await;
+    let other = journaled(&journal, "m2", "t2").await;
+    let lease = WriteLease {
+        owner: "me",
+        until: haat::store::now_ms() + 60_000,
+    };
+    // Twelve pages of 300 KB to 420 KB, each with its own filling, then an answer of the
+    // same transaction.
+    let mut written = Vec::new();
+    for page in 0..12u8 {
+        let mut page_callback = callback("on_search", "t1", "m1");
+        let size = 300_000 + usize::from(page) * 10_000;
+        page_callback.body = format!(
+            "{{\"page\":{page},\"items\":\"{}\"}}",
+            char::from(b'a' + page).to_string().repeat(size)
+        )
+        .into_bytes();
+        written.push(page_callback);
+    }
+    written.push(callback("on_select", "t1", "m1"));
+    let completions = vec![
+        (pull, "a city's pages".to_owned(), written.clone()),
+        (
+            other,
+            "answered".to_owned(),
+            vec![callback("on_status", "t2", "m2")],
+        ),
+    ];
+    let (done, leased) = store
+        .complete_inbound_many(&completions, Some(lease))
+        .await
+        .unwrap();
+    assert_eq!(done, [true, true]);
+    let leased: Vec<bool> = leased.iter().map(Option::is_some).collect();
+    let mut expected = vec![true; 12];
+    expected.extend([false, true]);
+    assert_eq!(
+        leased, expected,
+        "the pages go out at once, on_select waits for them, t2's answer need not"
+    );
+    let mut rows = store.list_callbacks(None, 100).await.unwrap();
+    rows.sort_by_key(|r| r.id);
+    assert_eq!(rows.len(), 14);
+    for (row, callback) in rows.iter().zip(&written) {
+        assert_eq!(row.action, callback.action);
+        assert!(
+            row.body == callback.body,
+            "callback {} of {} bytes came back as {} bytes",
+            row.id,
+            callback.body.len(),
+            row.body.len()
+        );
+    }
+    assert_eq!(rows[13].action, "on_status");
+}
+
+#[tokio::test]
+async fn megabytes_of_pages_are_written_whole_in_order_and_an_answer_after_them_waits_on_sqlite() {
+    megabytes_of_pages_are_written_whole_in_order_and_an_answer_after_them_waits(Db::Sqlite).await;
+}
+
+#[tokio::test]
+async fn megabytes_of_pages_are_written_whole_in_order_and_an_answer_after_them_waits_on_postgres()
+{
+    megabytes_of_pages_are_written_whole_in_order_and_an_answer_after_them_waits(Db::Postgres)
+        .await;
+}
+
 /// A confirm-like change: the request it answers, stock taken, an order inserted, its event
 /// and callbacks.
 fn confirm(
