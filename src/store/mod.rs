@@ -179,8 +179,11 @@ impl Store {
             // page cache is small: it mostly appends (journal, outbox), and a city's on_search
             // pages, megabytes of new pages, would otherwise stay cached after their commit
             // (peak 117 → 102 MB after 1,000 searches on 100,000 items, BENCHMARKS.md).
+            // No ping before each use: an embedded connection cannot drop like a network one,
+            // and each ping is a round trip to sqlx's thread for the connection.
             let writer = SqlitePoolOptions::new()
                 .max_connections(1)
+                .test_before_acquire(false)
                 .connect_with(
                     options
                         .clone()
@@ -193,11 +196,13 @@ impl Store {
             // a writer is skipped until the next round instead of holding writers back.
             let checkpointer = SqlitePoolOptions::new()
                 .max_connections(1)
+                .test_before_acquire(false)
                 .connect_with(options.clone().busy_timeout(Duration::ZERO))
                 .await?;
             tokio::spawn(checkpoint_wal(checkpointer));
             let reader = SqlitePoolOptions::new()
                 .max_connections(4)
+                .test_before_acquire(false)
                 .connect_with(options.read_only(true))
                 .await?;
             Store {
