@@ -200,10 +200,13 @@ impl Store {
                 .connect_with(options.clone().busy_timeout(Duration::ZERO))
                 .await?;
             tokio::spawn(checkpoint_wal(checkpointer));
+            // The readers' page caches are 1 MB each, not SQLite's 2 MB: in WAL mode every
+            // commit empties them, so they hardly serve a second search, and a city pull filled
+            // all four (peak with the city pulls 122-144 → 110-119 MB, BENCHMARKS.md).
             let reader = SqlitePoolOptions::new()
                 .max_connections(4)
                 .test_before_acquire(false)
-                .connect_with(options.read_only(true))
+                .connect_with(options.read_only(true).pragma("cache_size", "-1024"))
                 .await?;
             Store {
                 backend: Backend::Sqlite { writer, reader },
