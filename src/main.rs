@@ -6,6 +6,14 @@ use clap::Parser;
 use haat::cli::Cli;
 use haat::config::Settings;
 
+/// jemalloc instead of glibc's allocator: the order path allocates and frees many small JSON
+/// values on two threads, where glibc spent a quarter of the node's CPU (consolidating and
+/// unlinking chunks). Node CPU per checkout fell by about a sixth (BENCHMARKS.md, "jemalloc").
+/// Its options are compiled in (`.cargo/config.toml`).
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let mut settings = match Settings::load(cli.config.as_deref()) {
