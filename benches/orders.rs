@@ -76,6 +76,12 @@ use serde_json::{json, Value};
 use harness::{percentile, proc_stat};
 use tokio::sync::oneshot;
 
+/// The harness allocates as the node does (jemalloc), so that on the shared cores it leaves
+/// the node and PostgreSQL what a lighter buyer app would (BENCHMARKS.md, "jemalloc").
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 const SELLER_ID: &str = "seller.orders.bench";
 const DOMAIN: &str = "ONDC:RET16";
 const CITY: &str = "std:080";
