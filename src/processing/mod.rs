@@ -198,6 +198,12 @@ async fn commit_completions(
     }
 }
 
+/// A `message` as JSON text. serde_json's writer, not `Display`: `to_string()` goes through
+/// `fmt` a piece at a time, which took 3.5% of the node's CPU on the order path.
+fn text(message: &Value) -> String {
+    serde_json::to_string(message).expect("messages serialise")
+}
+
 /// A callback just written under a lease, as its first attempt.
 fn handed(id: i64, callback: NewCallback) -> ClaimedCallback {
     ClaimedCallback {
@@ -490,7 +496,7 @@ impl Processor {
                 message,
                 error,
                 note,
-            } => (vec![(message.to_string(), error)], note),
+            } => (vec![(text(&message), error)], note),
             Outcome::Pages { messages, note } => (messages, note),
         };
         let callbacks: Vec<NewCallback> = messages
@@ -553,7 +559,7 @@ impl Processor {
                     inbound_id,
                     context,
                     callback_action,
-                    message.to_string(),
+                    text(&message),
                     error,
                     handled.at.unwrap_or_else(chrono::Utc::now),
                 );
