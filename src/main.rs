@@ -7,9 +7,9 @@ use haat::cli::Cli;
 use haat::config::Settings;
 
 /// jemalloc instead of glibc's allocator: the order path allocates and frees many small JSON
-/// values on two threads, where glibc spent a quarter of the node's CPU (consolidating and
-/// unlinking chunks). Node CPU per checkout fell by about a sixth (BENCHMARKS.md, "jemalloc").
-/// Its options are compiled in (`.cargo/config.toml`).
+/// values across the worker threads, where glibc spent a quarter of the node's CPU
+/// (consolidating and unlinking chunks). Node CPU per checkout fell by about a sixth
+/// (BENCHMARKS.md, "jemalloc"). Its options are compiled in (`.cargo/config.toml`).
 #[cfg(not(target_env = "msvc"))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
