@@ -184,7 +184,7 @@ impl Orders {
                 .map(str::to_owned),
             body: crate::processing::search::envelope(
                 &Value::Object(context),
-                &serde_json::to_string(message).expect("messages serialise"),
+                &crate::processing::text(message),
                 None,
             ),
             deadline_at: now_ms() + (self.settings.outbox.unsolicited_horizon_secs * 1000) as i64,
