@@ -11,6 +11,7 @@ mod logs;
 mod orders;
 mod outbox;
 mod pg_batch;
+mod sqlite_batch;
 mod values;
 
 use std::str::FromStr;

@@ -326,49 +326,46 @@ impl Store {
         lease: Option<WriteLease<'_>>,
     ) -> Result<(Vec<bool>, Vec<Option<i64>>), StoreError> {
         let now = now_ms();
-        if let Backend::Postgres(pool) = &self.backend {
-            let run: Vec<_> = completions
-                .iter()
-                .map(
-                    |(inbound_id, note, callbacks)| super::pg_batch::SimpleChange {
-                        inbound_id: *inbound_id,
-                        note,
-                        draft: None,
-                        events: &[],
-                        callbacks,
-                    },
-                )
-                .collect();
-            let mut tx = pool.begin_write().await?;
-            let written = super::pg_batch::apply_simple_run(&mut tx, &run, now, lease).await?;
-            tx.commit().await?;
-            return Ok(written);
-        }
-        on_writer!(self, pool => {
-            let mut tx = pool.begin_write().await?;
-            let mut done = Vec::with_capacity(completions.len());
-            let mut leased = Vec::new();
-            for (inbound_id, note, callbacks) in completions {
-                let claimed = sqlx::query(
-                    "UPDATE inbound SET state = 'processed', processed_at = $1, process_note = $2 WHERE id = $3 AND state = 'pending'",
-                )
-                .bind(now)
-                .bind(note)
-                .bind(inbound_id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if claimed == 1 {
-                    for callback in callbacks {
-                        let (id, written_leased) = insert_callback!(&mut *tx, callback, now, lease);
-                        leased.push(written_leased.then_some(id));
-                    }
-                }
-                done.push(claimed == 1);
+        match &self.backend {
+            Backend::Postgres(pool) => {
+                let run: Vec<_> = completions
+                    .iter()
+                    .map(
+                        |(inbound_id, note, callbacks)| super::pg_batch::SimpleChange {
+                            inbound_id: *inbound_id,
+                            note,
+                            draft: None,
+                            events: &[],
+                            callbacks,
+                        },
+                    )
+                    .collect();
+                let mut tx = pool.begin_write().await?;
+                let written = super::pg_batch::apply_simple_run(&mut tx, &run, now, lease).await?;
+                tx.commit().await?;
+                Ok(written)
             }
-            tx.commit().await?;
-            Ok((done, leased))
-        })
+            // A few multi-row statements: each statement is a round trip to the connection's
+            // thread, with the one writer connection held across it.
+            Backend::Sqlite { writer, .. } => {
+                let requests: Vec<(i64, &str)> = completions
+                    .iter()
+                    .map(|(inbound_id, note, _)| (*inbound_id, note.as_str()))
+                    .collect();
+                let mut tx = writer.begin_write().await?;
+                let done = super::sqlite_batch::finish_requests(&mut tx, &requests, now).await?;
+                let callbacks: Vec<&NewCallback> = completions
+                    .iter()
+                    .zip(&done)
+                    .filter(|(_, &done)| done)
+                    .flat_map(|((_, _, callbacks), _)| callbacks)
+                    .collect();
+                let leased =
+                    super::sqlite_batch::insert_callbacks(&mut tx, &callbacks, now, lease).await?;
+                tx.commit().await?;
+                Ok((done, leased))
+            }
+        }
     }
 
     /// Claims up to `limit` due callbacks for `owner` until `lease_until`.
@@ -445,73 +442,14 @@ impl Store {
                 let mut connection = pool.acquire().await?;
                 super::pg_batch::record_attempts(&mut connection, owner, attempts, now).await
             }
-            Backend::Sqlite { .. } => self.record_attempts_one_by_one(owner, attempts, now).await,
-        }
-    }
-
-    /// `record_attempts` with one row per statement, for SQLite.
-    async fn record_attempts_one_by_one(
-        &self,
-        owner: &str,
-        attempts: &[(i64, AttemptRecord, DeliveryOutcome)],
-        now: i64,
-    ) -> Result<(Vec<bool>, bool), StoreError> {
-        on_writer!(self, pool => {
-            let mut tx = pool.begin_write().await?;
-            let mut done = Vec::with_capacity(attempts.len());
-            let mut waiting = false;
-            for (id, attempt, outcome) in attempts {
-                let row = outcome.row();
-                let finished_at = (row.state != "pending").then_some(now);
-                let updated = sqlx::query(
-                    "UPDATE outbox SET state = $1, next_attempt_at = COALESCE($2, next_attempt_at), last_error = $3, \
-                     nack_code = $4, nack_message = $5, last_http_status = $6, finished_at = $7, lease_owner = NULL, \
-                     lease_until = NULL WHERE id = $8 AND lease_owner = $9",
-                )
-                .bind(row.state)
-                .bind(row.next_attempt_at)
-                .bind(row.error.or(attempt.error.as_deref()))
-                .bind(row.nack_code)
-                .bind(row.nack_message)
-                .bind(attempt.http_status.map(i64::from))
-                .bind(finished_at)
-                .bind(id)
-                .bind(owner)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if updated == 1 {
-                    sqlx::query(
-                        "INSERT INTO outbox_attempts (outbox_id, attempt, started_at, finished_at, authorization_header, http_status, \
-                         response_body, error, outcome) \
-                         VALUES ($1, (SELECT attempts FROM outbox WHERE id = $1), $2, $3, $4, $5, $6, $7, $8)",
-                    )
-                    .bind(id)
-                    .bind(attempt.started_at)
-                    .bind(now)
-                    .bind(&attempt.authorization)
-                    .bind(attempt.http_status.map(i64::from))
-                    .bind(&attempt.response_body)
-                    .bind(&attempt.error)
-                    .bind(row.label)
-                    .execute(&mut *tx)
-                    .await?;
-                    if !waiting && row.state != "pending" {
-                        waiting = sqlx::query_scalar(
-                            "SELECT EXISTS (SELECT 1 FROM outbox e WHERE e.state = 'pending' AND e.id > $1 \
-                             AND e.action <> 'on_search' \
-                             AND e.transaction_id = (SELECT transaction_id FROM outbox WHERE id = $1))",
-                        )
-                        .bind(id)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                    }
-                }
-                done.push(updated == 1);
+            Backend::Sqlite { writer, .. } => {
+                let mut tx = writer.begin_write().await?;
+                let recorded =
+                    super::sqlite_batch::record_attempts(&mut tx, owner, attempts, now).await?;
+                tx.commit().await?;
+                Ok(recorded)
             }
-            tx.commit().await?;
-            Ok((done, waiting))
-        })
+        }
     }
 
     /// Callbacks, newest first, optionally of one state.
