@@ -38,6 +38,18 @@ fn next_chunk(start: usize, len: usize, bytes: impl Fn(usize) -> usize) -> Range
     start..start + count
 }
 
+/// The chunks of `len` rows, in order (see `next_chunk`).
+fn chunks(len: usize, bytes: impl Fn(usize) -> usize) -> Vec<Range<usize>> {
+    let mut all = Vec::new();
+    let mut start = 0;
+    while start < len {
+        let chunk = next_chunk(start, len, &bytes);
+        start = chunk.end;
+        all.push(chunk);
+    }
+    all
+}
+
 /// The positions of the first copy of each key, in order: a request or callback present twice
 /// in a group (a sweep racing the live worker) is written by its first copy only, as if the
 /// group were written one element after the other.
@@ -58,9 +70,7 @@ pub(crate) async fn finish_requests(
 ) -> Result<Vec<bool>, StoreError> {
     let firsts = first_copies(requests.iter().map(|(id, _)| *id));
     let mut marked = HashSet::new();
-    let mut start = 0;
-    while start < firsts.len() {
-        let chunk = next_chunk(start, firsts.len(), |_| 0);
+    for chunk in chunks(firsts.len(), |_| 0) {
         let mut sql =
             QueryBuilder::<Sqlite>::new("UPDATE inbound SET state = 'processed', processed_at = ");
         sql.push_bind(now).push(", process_note = v.column2 FROM (");
@@ -70,7 +80,6 @@ pub(crate) async fn finish_requests(
         sql.push(") AS v WHERE inbound.id = v.column1 AND inbound.state = 'pending' RETURNING inbound.id");
         let ids: Vec<i64> = sql.build_query_scalar().fetch_all(&mut *tx).await?;
         marked.extend(ids);
-        start = chunk.end;
     }
     let mut done = vec![false; requests.len()];
     for i in firsts {
@@ -85,9 +94,7 @@ async fn busy_transactions(
     transactions: &[&str],
 ) -> Result<HashSet<String>, StoreError> {
     let mut busy = HashSet::new();
-    let mut start = 0;
-    while start < transactions.len() {
-        let chunk = next_chunk(start, transactions.len(), |_| 0);
+    for chunk in chunks(transactions.len(), |_| 0) {
         let mut sql = QueryBuilder::<Sqlite>::new(
             "SELECT DISTINCT transaction_id FROM outbox WHERE state = 'pending' AND transaction_id IN (",
         );
@@ -98,7 +105,6 @@ async fn busy_transactions(
         sql.push(")");
         let found: Vec<String> = sql.build_query_scalar().fetch_all(&mut *tx).await?;
         busy.extend(found);
-        start = chunk.end;
     }
     Ok(busy)
 }
@@ -137,9 +143,7 @@ pub(crate) async fn insert_callbacks(
         }
     }
     let mut written = Vec::with_capacity(callbacks.len());
-    let mut start = 0;
-    while start < callbacks.len() {
-        let chunk = next_chunk(start, callbacks.len(), |i| callbacks[i].body.len());
+    for chunk in chunks(callbacks.len(), |i| callbacks[i].body.len()) {
         let mut sql = QueryBuilder::<Sqlite>::new(
             "INSERT INTO outbox (action, kind, inbound_id, bap_id, url, transaction_id, message_id, domain, body, \
              created_at, deadline_at, next_attempt_at, state, attempts, lease_owner, lease_until) ",
@@ -178,7 +182,6 @@ pub(crate) async fn insert_callbacks(
                 .zip(chunk.clone())
                 .map(|(id, i)| leased[i].then_some(id)),
         );
-        start = chunk.end;
     }
     Ok(written)
 }
@@ -200,9 +203,7 @@ pub(crate) async fn record_attempts(
         .collect();
     // Per callback recorded: its attempt number and transaction.
     let mut recorded = std::collections::HashMap::new();
-    let mut start = 0;
-    while start < firsts.len() {
-        let chunk = next_chunk(start, firsts.len(), |_| 0);
+    for chunk in chunks(firsts.len(), |_| 0) {
         let mut sql = QueryBuilder::<Sqlite>::new(
             "UPDATE outbox SET state = v.column2, next_attempt_at = COALESCE(v.column3, next_attempt_at), \
              last_error = v.column4, nack_code = v.column5, nack_message = v.column6, last_http_status = v.column7, \
@@ -229,16 +230,13 @@ pub(crate) async fn record_attempts(
                 .into_iter()
                 .map(|(id, attempt, transaction)| (id, (attempt, transaction))),
         );
-        start = chunk.end;
     }
     let mut done = vec![false; attempts.len()];
     for &i in &firsts {
         done[i] = recorded.contains_key(&attempts[i].0);
     }
     let history: Vec<usize> = (0..attempts.len()).filter(|&i| done[i]).collect();
-    let mut start = 0;
-    while start < history.len() {
-        let chunk = next_chunk(start, history.len(), |_| 0);
+    for chunk in chunks(history.len(), |_| 0) {
         let mut sql = QueryBuilder::<Sqlite>::new(
             "INSERT INTO outbox_attempts (outbox_id, attempt, started_at, finished_at, authorization_header, \
              http_status, response_body, error, outcome) ",
@@ -256,7 +254,6 @@ pub(crate) async fn record_attempts(
                 .push_bind(rows[i].label);
         });
         sql.build().execute(&mut *tx).await?;
-        start = chunk.end;
     }
     // Whether a callback that finished has a later one of its transaction pending, which is
     // not an on_search page (pages never wait their turn).
@@ -265,9 +262,7 @@ pub(crate) async fn record_attempts(
         .filter(|&i| rows[i].state != "pending")
         .collect();
     let mut waiting = false;
-    let mut start = 0;
-    while !waiting && start < finished.len() {
-        let chunk = next_chunk(start, finished.len(), |_| 0);
+    for chunk in chunks(finished.len(), |_| 0) {
         let mut sql = QueryBuilder::<Sqlite>::new("SELECT EXISTS (SELECT 1 FROM (");
         sql.push_values(&finished[chunk.clone()], |mut row, &i| {
             let id = attempts[i].0;
@@ -278,7 +273,9 @@ pub(crate) async fn record_attempts(
              AND e.state = 'pending' AND e.id > v.column2 AND e.action <> 'on_search'))",
         );
         waiting = sql.build_query_scalar().fetch_one(&mut *tx).await?;
-        start = chunk.end;
+        if waiting {
+            break;
+        }
     }
     Ok((done, waiting))
 }
@@ -289,15 +286,8 @@ mod tests {
 
     #[test]
     fn chunks_are_powers_of_two_of_at_most_32_rows_and_about_a_megabyte() {
-        let sizes = |len: usize, bytes: &dyn Fn(usize) -> usize| {
-            let mut out = Vec::new();
-            let mut start = 0;
-            while start < len {
-                let chunk = next_chunk(start, len, bytes);
-                out.push(chunk.len());
-                start = chunk.end;
-            }
-            out
+        let sizes = |len: usize, bytes: &dyn Fn(usize) -> usize| -> Vec<usize> {
+            chunks(len, bytes).iter().map(Range::len).collect()
         };
         assert_eq!(sizes(1, &|_| 0), vec![1]);
         assert_eq!(sizes(7, &|_| 0), vec![4, 2, 1]);
