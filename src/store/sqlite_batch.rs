@@ -3,8 +3,8 @@
 //! sqlx runs every SQLite statement on the connection's own thread: each is a round trip
 //! through a channel there and back, and the task that holds the one writer connection waits
 //! for a tokio worker between two of them. On a busy node the writer was held for those waits
-//! rather than for SQLite's work, and every completed search and every delivery attempt cost
-//! three round trips on it (BENCHMARKS.md, "The SQLite writer's round trips"). These functions
+//! rather than for SQLite's work: a completed search cost two round trips on it and a
+//! delivery attempt three (BENCHMARKS.md, "The SQLite writer's round trips"). These functions
 //! write a group with one statement per table and chunk of rows.
 //!
 //! Rows go in chunks of 32, 16, 8, 4, 2 or 1, so that a statement's text takes one of six
