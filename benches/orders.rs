@@ -136,6 +136,8 @@ Options:
   --env HAAT_NAME=value                a setting for the node (repeatable)
   --keep-store                         leave the store for inspection
   --help                               this text
+
+HAAT_BENCH_NODE_WRAPPER=\"valgrind --tool=callgrind\" runs the node under a profiler.
 ";
 
 fn options() -> Options {
@@ -1162,7 +1164,18 @@ fn start_node(
     registry_url: &str,
     port: u16,
 ) -> Child {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_haat"));
+    // A profiler may wrap the node (`HAAT_BENCH_NODE_WRAPPER="valgrind --tool=callgrind"`);
+    // its CPU and memory figures are then the wrapper's.
+    let wrapper = std::env::var("HAAT_BENCH_NODE_WRAPPER").unwrap_or_default();
+    let mut words = wrapper.split_whitespace();
+    let mut command = match words.next() {
+        Some(program) => {
+            let mut command = Command::new(program);
+            command.args(words).arg(env!("CARGO_BIN_EXE_haat"));
+            command
+        }
+        None => Command::new(env!("CARGO_BIN_EXE_haat")),
+    };
     command
         .arg("serve")
         .env("HAAT_LISTEN", format!("127.0.0.1:{port}"))

@@ -27,6 +27,8 @@ pub struct Settings {
     pub domains: Vec<String>,
     /// How SQLite makes commits durable: "normal" or "full".
     pub sqlite_synchronous: crate::store::SqliteSync,
+    /// Most connections each node process opens to PostgreSQL.
+    pub postgres_connections: u32,
     pub inbound: InboundSettings,
     pub registry: RegistrySettings,
     pub outbox: OutboxSettings,
@@ -196,6 +198,11 @@ const ENVIRONMENT: &[(&str, &str, Kind)] = &[
     ("HAAT_REGISTRY_URL", "registry_url", Kind::Text),
     ("HAAT_DOMAINS", "domains", Kind::List),
     ("HAAT_SQLITE_SYNCHRONOUS", "sqlite_synchronous", Kind::Text),
+    (
+        "HAAT_POSTGRES_CONNECTIONS",
+        "postgres_connections",
+        Kind::Integer,
+    ),
     (
         "HAAT_MAX_BODY_BYTES",
         "inbound.max_body_bytes",
@@ -435,6 +442,14 @@ fn invalid(setting: &'static str, problem: impl Into<String>) -> ConfigError {
 }
 
 impl Settings {
+    /// How the store is opened.
+    pub fn store_options(&self) -> crate::store::ConnectOptions {
+        crate::store::ConnectOptions {
+            sqlite_sync: self.sqlite_synchronous,
+            postgres_connections: self.postgres_connections,
+        }
+    }
+
     /// Loads the settings from the compiled-in defaults, `file` and the process environment.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
         Self::load_with(file, |name| std::env::var(name).ok())
@@ -587,6 +602,9 @@ impl Settings {
                 "registry_url",
                 "must be an http:// or https:// URL",
             ));
+        }
+        if self.postgres_connections == 0 {
+            return Err(invalid("postgres_connections", "must be at least 1"));
         }
         if self.keys_file.as_os_str().is_empty() {
             return Err(invalid("keys_file", "must name a file"));
@@ -868,6 +886,17 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("HAAT_OUTBOX_CONCURRENCY"), "{error}");
+        let error = load(&[("HAAT_POSTGRES_CONNECTIONS", "0")])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("HAAT_POSTGRES_CONNECTIONS"), "{error}");
+    }
+
+    #[test]
+    fn the_store_is_opened_with_the_operators_connection_count() {
+        assert_eq!(load(&[]).unwrap().store_options().postgres_connections, 8);
+        let settings = load(&[("HAAT_POSTGRES_CONNECTIONS", "20")]).unwrap();
+        assert_eq!(settings.store_options().postgres_connections, 20);
     }
 
     #[test]

@@ -132,7 +132,7 @@ impl Application {
     ) -> Result<Self, StartupError> {
         let settings = Arc::new(settings);
         let key_pairs = Arc::new(load_or_create_keys(&settings)?);
-        let store = Store::connect_with(&settings.database_url, settings.sqlite_synchronous)
+        let store = Store::connect_with(&settings.database_url, settings.store_options())
             .await
             .map_err(|source| StartupError::Store {
                 url: redact(&settings.database_url),

@@ -137,7 +137,7 @@ fn keys_show(settings: Settings) -> anyhow::Result<()> {
 }
 
 async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
-    Store::connect_with(&settings.database_url, settings.sqlite_synchronous)
+    Store::connect_with(&settings.database_url, settings.store_options())
         .await
         .with_context(|| {
             format!(

@@ -24,7 +24,7 @@ pub struct DevArgs {
 /// Loads the demo catalogue into an empty store, its stores open around the clock unless
 /// `store_hours`; returns whether it did.
 async fn load_demo(settings: &Settings, store_hours: bool) -> anyhow::Result<bool> {
-    let store = Store::connect_with(&settings.database_url, settings.sqlite_synchronous)
+    let store = Store::connect_with(&settings.database_url, settings.store_options())
         .await
         .with_context(|| format!("cannot open the store {}", redact(&settings.database_url)))?;
     if !store.catalog_is_empty().await? {

@@ -45,6 +45,23 @@ pub enum SqliteSync {
     Full,
 }
 
+/// How the store is opened: the settings a node's operator may change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectOptions {
+    pub sqlite_sync: SqliteSync,
+    /// Most connections this process opens to PostgreSQL (ignored on SQLite).
+    pub postgres_connections: u32,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        Self {
+            sqlite_sync: SqliteSync::Normal,
+            postgres_connections: 8,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
@@ -129,17 +146,24 @@ impl Store {
     /// Opens the database named by `url` (creating a SQLite file and its directory if needed)
     /// and brings its schema up to date.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        Self::connect_with(url, SqliteSync::Normal).await
+        Self::connect_with(url, ConnectOptions::default()).await
     }
 
-    /// Like `connect`, choosing how SQLite makes commits durable.
-    pub async fn connect_with(url: &str, sqlite_sync: SqliteSync) -> Result<Self, StoreError> {
+    /// Like `connect`, with the operator's options.
+    pub async fn connect_with(url: &str, options: ConnectOptions) -> Result<Self, StoreError> {
+        let ConnectOptions {
+            sqlite_sync,
+            postgres_connections,
+        } = options;
         let store = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let options = PgConnectOptions::from_str(url)?;
             // No ping before every use of a pooled connection: it doubled the round trips of
             // short queries (BENCHMARKS.md); a broken connection still fails its query.
+            // Fewer connections than the node has tasks that may query at once: each backend
+            // is a PostgreSQL process, and on two cores 8 of them cost PostgreSQL less CPU per
+            // checkout than 16 did (BENCHMARKS.md, "Eight connections").
             let pool = PgPoolOptions::new()
-                .max_connections(16)
+                .max_connections(postgres_connections.max(1))
                 .test_before_acquire(false)
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(options)
