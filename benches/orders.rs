@@ -1157,6 +1157,24 @@ async fn node_split(database_url: &str, since_ms: i64) {
     }
 }
 
+/// Stops the node as an operator would (SIGTERM), so that a profiler wrapping it writes its
+/// output; kills it if it has not stopped within a minute.
+fn stop_node(node: &mut Child) {
+    let asked = Command::new("kill")
+        .args(["-TERM", &node.id().to_string()])
+        .status()
+        .is_ok_and(|status| status.success());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while asked && Instant::now() < deadline {
+        if let Ok(Some(_)) = node.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    node.kill().ok();
+    node.wait().ok();
+}
+
 fn start_node(
     options: &Options,
     dir: &std::path::Path,
@@ -1416,8 +1434,7 @@ async fn main() {
     );
     println!("  {}", store_check(&database_url).await);
 
-    node.kill().ok();
-    node.wait().ok();
+    stop_node(&mut node);
     if options.keep_store {
         println!("  the store is kept: {database_url}");
         return;

@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use super::model::{Location, Serviceability};
 use super::validate::parse_pincode_ranges;
+use crate::protocol::json::At;
 use crate::protocol::time::parse_timestamp;
 
 /// What an incremental search asks for (`tags[catalog_inc]`).
@@ -42,7 +43,7 @@ pub struct IntentError {
 }
 
 fn text_at<'a>(body: &'a Value, pointer: &str) -> Option<&'a str> {
-    body.pointer(pointer)
+    body.at(pointer)
         .and_then(Value::as_str)
         .map(str::trim)
         .filter(|s| !s.is_empty())
@@ -92,9 +93,7 @@ impl SearchIntent {
                 message: format!("\"{gps}\" is not \"latitude,longitude\""),
             })?);
         }
-        let tags = body
-            .pointer(&format!("{intent}/tags"))
-            .and_then(Value::as_array);
+        let tags = body.at(&format!("{intent}/tags")).and_then(Value::as_array);
         if let Some(tag) = tags
             .into_iter()
             .flatten()

@@ -14,6 +14,7 @@ use tracing::Instrument;
 use crate::error::{InboundError, SignedBy};
 use crate::protocol::ack::{nack_body, ACK_BODY};
 use crate::protocol::context::{Action, Context, ContextRules, ReplayKey};
+use crate::protocol::json::At;
 use crate::registry::SubscriberType;
 use crate::startup::AppState;
 use crate::store::{now_ms, JournalEntry, JournalOutcome, PendingInbound};
@@ -96,16 +97,13 @@ async fn answer(
         span.record("beckn.message_id", key.message_id.as_str());
         span.record("bap.id", key.bap_id.as_str());
     }
-    if let Some(transaction_id) = json
-        .pointer("/context/transaction_id")
-        .and_then(Value::as_str)
-    {
+    if let Some(transaction_id) = json.at("/context/transaction_id").and_then(Value::as_str) {
         span.record("beckn.transaction_id", transaction_id);
     }
 
     // The signer must be the buyer app named in the context, or a registered gateway. A body
     // without a context.bap_id is a body problem, answered by the context check below.
-    let bap_id = json.pointer("/context/bap_id").and_then(Value::as_str);
+    let bap_id = json.at("/context/bap_id").and_then(Value::as_str);
     let signer = &verified.sender;
     if let Some(bap_id) = bap_id {
         if signer.subscriber_id != bap_id && signer.subscriber_type != Some(SubscriberType::Gateway)
@@ -123,7 +121,7 @@ async fn answer(
     // Context, then schema (the context says which domain's schema applies). Either failure
     // is a NACK that is journaled too, so that a replay gets the same NACK.
     let domain = json
-        .pointer("/context/domain")
+        .at("/context/domain")
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
@@ -220,9 +218,7 @@ async fn answer(
 }
 
 fn text_at(json: &Value, pointer: &str) -> Option<String> {
-    json.pointer(pointer)
-        .and_then(Value::as_str)
-        .map(str::to_owned)
+    json.at(pointer).and_then(Value::as_str).map(str::to_owned)
 }
 
 async fn read_body(

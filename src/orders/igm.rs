@@ -12,6 +12,7 @@ use super::record::Refusal;
 use super::{read_order, Handled, Orders};
 use crate::protocol::ack::{ErrorType, WireError};
 use crate::protocol::callback::RequestContext;
+use crate::protocol::json::At;
 use crate::protocol::time::{format_timestamp, parse_duration_ms};
 use crate::store::{now_ms, CommitResult, IssueWrite, NewCallback, OrderChange, StoreError};
 
@@ -145,7 +146,7 @@ pub async fn issue(
     body: &Value,
     context: &RequestContext,
 ) -> Result<Handled, StoreError> {
-    let issue = body.pointer("/message/issue").cloned().unwrap_or_default();
+    let issue = body.at("/message/issue").cloned().unwrap_or_default();
     let id = issue["id"].as_str().unwrap_or_default().to_owned();
     if id.is_empty() {
         return Ok(refused("", Refusal::new("30000", "the issue has no id")));
@@ -176,7 +177,7 @@ pub async fn issue(
         } else {
             // An escalation or more information: still being processed.
             let last = issue
-                .pointer("/issue_actions/complainant_actions")
+                .at("/issue_actions/complainant_actions")
                 .and_then(Value::as_array)
                 .and_then(|a| a.last())
                 .and_then(|a| a["complainant_action"].as_str())
@@ -202,7 +203,7 @@ pub async fn issue(
         return Ok(handled);
     }
     let order_id = issue
-        .pointer("/order_details/id")
+        .at("/order_details/id")
         .and_then(Value::as_str)
         .map(str::to_owned);
     let order = match &order_id {
@@ -226,7 +227,7 @@ pub async fn issue(
     };
     let duration = |pointer: &str, default_ms: i64| {
         issue
-            .pointer(pointer)
+            .at(pointer)
             .and_then(Value::as_str)
             .and_then(parse_duration_ms)
             .unwrap_or(default_ms)
@@ -273,7 +274,7 @@ pub async fn issue_status(
     context: &RequestContext,
 ) -> Result<Handled, StoreError> {
     let id = body
-        .pointer("/message/issue_id")
+        .at("/message/issue_id")
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();

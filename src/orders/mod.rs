@@ -20,6 +20,7 @@ use crate::config::Settings;
 use crate::protocol::ack::{ErrorType, WireError};
 use crate::protocol::callback::RequestContext;
 use crate::protocol::context::Action;
+use crate::protocol::json::{object, At};
 use crate::protocol::time::{format_timestamp, parse_duration_ms, parse_timestamp};
 use crate::store::{now_ms, NewCallback, OrderChange, OrderWrite, Store, StoreError, StoredOrder};
 use negotiate::Draft;
@@ -314,7 +315,7 @@ impl Orders {
             let existing = read_order(&stored)?;
             if existing.transaction_id() == context.transaction_id {
                 return Ok(Handled::answer(
-                    json!({"order": existing.to_ondc()}),
+                    object([("order", existing.to_ondc())]),
                     None,
                     "repeated confirm: the order as it stands was sent again",
                 ));
@@ -324,7 +325,7 @@ impl Orders {
                 format!("order id {order_id} is already used by another transaction"),
             );
             return Ok(Handled::answer(
-                json!({"order": request.clone()}),
+                object([("order", request.clone())]),
                 Some(refusal_error(&refusal)),
                 refusal.message,
             ));
@@ -333,7 +334,7 @@ impl Orders {
             let refusal =
                 Refusal::new("31002", "no select and init were seen for this transaction");
             return Ok(Handled::answer(
-                json!({"order": request.clone()}),
+                object([("order", request.clone())]),
                 Some(refusal_error(&refusal)),
                 refusal.message,
             ));
@@ -341,7 +342,7 @@ impl Orders {
         if stage != "initialized" {
             let refusal = Refusal::new("31002", "confirm came before a successful init");
             return Ok(Handled::answer(
-                json!({"order": request.clone()}),
+                object([("order", request.clone())]),
                 Some(refusal_error(&refusal)),
                 refusal.message,
             ));
@@ -349,7 +350,7 @@ impl Orders {
         if let Err((code, path, message)) = negotiate::check_confirm(request, &draft) {
             let error = WireError::new(ErrorType::Domain, &code, Some(&path), message.clone());
             return Ok(Handled::answer(
-                json!({"order": request.clone()}),
+                object([("order", request.clone())]),
                 Some(error),
                 message,
             ));
@@ -422,7 +423,7 @@ impl Orders {
             order
                 .cancel(reason, &bpp_id, None, false, &now_text)
                 .expect("a new order can be cancelled");
-            let message = json!({"order": order.to_ondc()});
+            let message = object([("order", order.to_ondc())]);
             let error = WireError::new(ErrorType::Domain, code, None, why.clone());
             handled = Handled::answer(
                 message,
@@ -442,7 +443,7 @@ impl Orders {
                     .accept(&now_text)
                     .expect("a new order can be accepted");
             }
-            let message = json!({"order": order.to_ondc()});
+            let message = object([("order", order.to_ondc())]);
             handled = Handled::answer(message, None, format!("order {} confirmed", order.id));
             handled.change.stock = order
                 .lines
@@ -482,7 +483,7 @@ impl Orders {
         }
         for (action, message) in std::mem::take(&mut handled.follow_ups) {
             let message = if message.is_null() {
-                json!({"order": order.to_ondc()})
+                object([("order", order.to_ondc())])
             } else {
                 message
             };
@@ -522,12 +523,12 @@ impl Orders {
 
     async fn status(&self, body: &Value, context: &RequestContext) -> Result<Handled, StoreError> {
         let order_id = body
-            .pointer("/message/order_id")
+            .at("/message/order_id")
             .and_then(Value::as_str)
             .unwrap_or_default();
         match self.named_order(order_id, context).await? {
             Some((order, _)) => Ok(Handled::answer(
-                json!({"order": order.to_ondc()}),
+                object([("order", order.to_ondc())]),
                 None,
                 format!(
                     "status of {order_id}: {} / {}",
@@ -540,7 +541,7 @@ impl Orders {
 
     async fn track(&self, body: &Value, context: &RequestContext) -> Result<Handled, StoreError> {
         let order_id = body
-            .pointer("/message/order_id")
+            .at("/message/order_id")
             .and_then(Value::as_str)
             .unwrap_or_default();
         let Some((order, _)) = self.named_order(order_id, context).await? else {
@@ -585,7 +586,7 @@ impl Orders {
         };
         let answer_refusal = |order: &Order, refusal: Refusal| {
             Handled::answer(
-                json!({"order": order.to_ondc()}),
+                object([("order", order.to_ondc())]),
                 Some(refusal_error(&refusal)),
                 refusal.message,
             )
@@ -609,7 +610,7 @@ impl Orders {
             return Ok(answer_refusal(&order, Refusal::new("30012", format!("cancellation reason \"{reason}\" is not a buyer reason of retail {core} ({list})"))));
         }
         let force = message
-            .pointer("/descriptor/tags")
+            .at("/descriptor/tags")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
@@ -659,7 +660,7 @@ impl Orders {
             Ok(()) => {
                 order = changed;
                 let mut handled = Handled::answer(
-                    json!({"order": order.to_ondc()}),
+                    object([("order", order.to_ondc())]),
                     None,
                     format!("order {order_id} cancelled by the buyer app (reason {reason})"),
                 );
@@ -803,14 +804,14 @@ impl Orders {
         };
         match result {
             Err(refusal) => Ok(Handled::answer(
-                json!({"order": order.to_ondc()}),
+                object([("order", order.to_ondc())]),
                 Some(refusal_error(&refusal)),
                 refusal.message,
             )),
             Ok(()) => {
                 order = changed;
                 let mut handled = Handled::answer(
-                    json!({"order": order.to_ondc()}),
+                    object([("order", order.to_ondc())]),
                     None,
                     format!("order {order_id}: {target} updated"),
                 );
@@ -830,7 +831,7 @@ impl Orders {
 /// The request's `message.order`, or null when it has none.
 fn message_order(body: &Value) -> &Value {
     static NULL: Value = Value::Null;
-    body.pointer("/message/order").unwrap_or(&NULL)
+    body.at("/message/order").unwrap_or(&NULL)
 }
 
 fn text(map: &serde_json::Map<String, Value>, name: &str) -> String {

@@ -13,6 +13,7 @@ use super::record::{Charge, Forward, Line, Order, Refusal};
 use crate::catalog::model::{Item, Location, Provider, Serviceability, Terms};
 use crate::config::OrderSettings;
 use crate::protocol::ack::{ErrorType, WireError};
+use crate::protocol::json::{object, At};
 use crate::protocol::time::{format_duration, format_timestamp, parse_duration_ms};
 use crate::store::{Store, StoreError};
 
@@ -32,10 +33,7 @@ pub struct Cart {
 }
 
 fn text(value: &Value, pointer: &str) -> Option<String> {
-    value
-        .pointer(pointer)
-        .and_then(Value::as_str)
-        .map(str::to_owned)
+    value.at(pointer).and_then(Value::as_str).map(str::to_owned)
 }
 
 pub fn read_cart(order: &Value) -> Result<Cart, Refusal> {
@@ -51,7 +49,7 @@ pub fn read_cart(order: &Value) -> Result<Cart, Refusal> {
     {
         let id = text(item, "/id").ok_or_else(|| Refusal::new("30004", "an item has no id"))?;
         let count = item
-            .pointer("/quantity/count")
+            .at("/quantity/count")
             .and_then(Value::as_i64)
             .unwrap_or(0);
         match items.iter_mut().find(|(i, _)| *i == id) {
@@ -62,10 +60,7 @@ pub fn read_cart(order: &Value) -> Result<Cart, Refusal> {
     if items.is_empty() {
         return Err(Refusal::new("30004", "the order has no items"));
     }
-    let fulfillment = order
-        .pointer("/fulfillments/0")
-        .cloned()
-        .unwrap_or(Value::Null);
+    let fulfillment = order.at("/fulfillments/0").cloned().unwrap_or(Value::Null);
     let offers = order
         .get("offers")
         .and_then(Value::as_array)
@@ -428,7 +423,7 @@ pub fn price(shop: &Shop, cart: &Cart, now: DateTime<Utc>) -> Result<Priced, Ref
     }
     let total = breakup
         .iter()
-        .filter_map(|b| b.pointer("/price/value").and_then(Value::as_str))
+        .filter_map(|b| b.at("/price/value").and_then(Value::as_str))
         .filter_map(money::parse)
         .sum();
     let delivery_ms = if cart.fulfillment_type == "Self-Pickup" {
@@ -553,7 +548,11 @@ fn plain_quote(breakup: &[Value], total: Paise, ttl: &str) -> Value {
             line
         })
         .collect();
-    json!({"price": price_json(total), "breakup": breakup, "ttl": ttl})
+    object([
+        ("price", price_json(total)),
+        ("breakup", Value::Array(breakup)),
+        ("ttl", json!(ttl)),
+    ])
 }
 
 fn category(shop: &Shop, cart: &Cart) -> String {
@@ -590,7 +589,7 @@ pub fn refusal_message(cart: Option<&Cart>, refusal: &Refusal) -> (Value, WireEr
         None => json!({}),
     };
     (
-        json!({"order": order}),
+        object([("order", order)]),
         domain_error(refusal.code, None, refusal.message.clone()),
     )
 }
@@ -603,11 +602,11 @@ pub fn on_select(
     settings: &OrderSettings,
     now_ms: i64,
 ) -> (Value, Draft) {
-    let mut quote = json!({
-        "price": price_json(priced.total),
-        "breakup": priced.select_breakup,
-        "ttl": settings.quote_ttl,
-    });
+    let mut quote = object([
+        ("price", price_json(priced.total)),
+        ("breakup", Value::Array(priced.select_breakup.clone())),
+        ("ttl", json!(settings.quote_ttl)),
+    ]);
     if !priced.serviceable {
         quote["breakup"] = Value::Array(
             priced
@@ -618,12 +617,23 @@ pub fn on_select(
                 .collect(),
         );
     }
-    let message = json!({"order": {
-        "provider": provider_ref(shop),
-        "items": cart.items.iter().map(|(id, _)| json!({"id": id, "fulfillment_id": FORWARD_ID})).collect::<Vec<_>>(),
-        "fulfillments": [fulfillment_summary(shop, cart, priced)],
-        "quote": quote,
-    }});
+    let items = cart
+        .items
+        .iter()
+        .map(|(id, _)| json!({"id": id, "fulfillment_id": FORWARD_ID}))
+        .collect();
+    let message = object([(
+        "order",
+        object([
+            ("provider", provider_ref(shop)),
+            ("items", Value::Array(items)),
+            (
+                "fulfillments",
+                Value::Array(vec![fulfillment_summary(shop, cart, priced)]),
+            ),
+            ("quote", quote),
+        ]),
+    )]);
     let quote = plain_quote(&priced.select_breakup, priced.total, &settings.quote_ttl);
     let draft = Draft::quoted(shop, cart, priced, quote, now_ms);
     (message, draft)
@@ -631,22 +641,22 @@ pub fn on_select(
 
 /// Compares two quotes line by line; None when they agree, else the first difference.
 pub fn quote_difference(ours: &Value, theirs: &Value) -> Option<String> {
-    let amount = |v: &Value, p: &str| v.pointer(p).and_then(Value::as_str).and_then(money::parse);
+    let amount = |v: &Value, p: &str| v.at(p).and_then(Value::as_str).and_then(money::parse);
     if amount(ours, "/price/value") != amount(theirs, "/price/value") {
         return Some(format!(
             "quote.price.value is {} but was quoted as {}",
             theirs
-                .pointer("/price/value")
+                .at("/price/value")
                 .and_then(Value::as_str)
                 .unwrap_or("missing"),
-            ours.pointer("/price/value")
+            ours.at("/price/value")
                 .and_then(Value::as_str)
                 .unwrap_or_default()
         ));
     }
     let lines = |v: &Value| -> Vec<(String, String, Option<Paise>, i64)> {
         let mut out: Vec<_> = v
-            .pointer("/breakup")
+            .at("/breakup")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
@@ -661,7 +671,7 @@ pub fn quote_difference(ours: &Value, theirs: &Value) -> Option<String> {
                         .unwrap_or_default()
                         .to_owned(),
                     amount(b, "/price/value"),
-                    b.pointer("/@ondc~1org~1item_quantity/count")
+                    b.at("/@ondc~1org~1item_quantity/count")
                         .and_then(Value::as_i64)
                         .unwrap_or(0),
                 )
@@ -687,12 +697,7 @@ pub fn quote_difference(ours: &Value, theirs: &Value) -> Option<String> {
 
 /// Checks an address and contact for init (§8.3); the first problem as (path, message).
 fn check_billing(billing: &Value) -> Result<(), (String, String)> {
-    let field = |p: &str| {
-        billing
-            .pointer(p)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-    };
+    let field = |p: &str| billing.at(p).and_then(Value::as_str).unwrap_or_default();
     let problem = |path: &str, message: &str| {
         Err((format!("message.order.billing.{path}"), message.to_owned()))
     };
@@ -836,7 +841,10 @@ fn cancellation_terms(shop: &Shop, priced: &Priced) -> Value {
             "cancellation_fee": {"percentage": percent, "amount": price_json(amount)},
         })
     };
-    json!([term("Pending", "0.00", 0), term("Packed", fee, fee_amount),])
+    Value::Array(vec![
+        term("Pending", "0.00", 0),
+        term("Packed", fee, fee_amount),
+    ])
 }
 
 /// on_init: billing and delivery checked, the same quote (or the new one with 40008),
@@ -855,7 +863,7 @@ pub fn on_init(
     let quote = plain_quote(&priced.select_breakup, priced.total, &settings.quote_ttl);
     let billing = request_order.get("billing").cloned().unwrap_or(Value::Null);
     let mut end = request_order
-        .pointer("/fulfillments/0/end")
+        .at("/fulfillments/0/end")
         .cloned()
         .unwrap_or(Value::Null);
     let fulfillment = json!({
@@ -887,7 +895,7 @@ pub fn on_init(
     }
     if cart.fulfillment_type == "Delivery" {
         let phone = end
-            .pointer("/contact/phone")
+            .at("/contact/phone")
             .and_then(Value::as_str)
             .unwrap_or_default();
         if !(phone.len() == 10 && phone.bytes().all(|b| b.is_ascii_digit())) {
@@ -898,7 +906,7 @@ pub fn on_init(
             ));
         }
         if let Err(message) =
-            check_address_text(end.pointer("/location/address").unwrap_or(&Value::Null))
+            check_address_text(end.at("/location/address").unwrap_or(&Value::Null))
         {
             return fail(domain_error(
                 "31002",
@@ -1026,29 +1034,31 @@ pub fn on_init(
                 format!("the quote changed since on_select: {why}"),
             )
         });
-    let message = json!({"order": {
-        "provider": provider_ref(shop),
-        "items": cart.items.iter().map(|(id, n)| json!({"id": id, "fulfillment_id": FORWARD_ID, "quantity": {"count": n}})).collect::<Vec<_>>(),
-        "billing": billing,
-        "fulfillments": [fulfillment],
-        "quote": quote,
-        "payment": out_payment,
-        "cancellation_terms": cancellation,
-        "tags": [terms],
-    }});
+    let items = cart
+        .items
+        .iter()
+        .map(|(id, n)| json!({"id": id, "fulfillment_id": FORWARD_ID, "quantity": {"count": n}}))
+        .collect();
+    let message = object([(
+        "order",
+        object([
+            ("provider", provider_ref(shop)),
+            ("items", Value::Array(items)),
+            ("billing", billing.clone()),
+            ("fulfillments", Value::Array(vec![fulfillment])),
+            ("quote", quote.clone()),
+            ("payment", out_payment.clone()),
+            ("cancellation_terms", cancellation.clone()),
+            ("tags", Value::Array(vec![terms.clone()])),
+        ]),
+    )]);
     let draft = Draft {
-        billing: Some(billing.clone()),
-        payment: Some(out_payment.clone()),
-        bpp_terms: Some(message["order"]["tags"][0].clone()),
+        billing: Some(billing),
+        payment: Some(out_payment),
+        bpp_terms: Some(terms),
         end: Some(end),
         cancellation_terms: Some(cancellation),
-        ..Draft::quoted(
-            shop,
-            cart,
-            priced,
-            message["order"]["quote"].clone(),
-            now_ms,
-        )
+        ..Draft::quoted(shop, cart, priced, quote, now_ms)
     };
     (message, error, Some(draft))
 }
@@ -1105,11 +1115,11 @@ pub fn check_confirm(order: &Value, draft: &Draft) -> Result<(), (String, String
     let ours = draft.payment.clone().unwrap_or(Value::Null);
     let total = draft
         .quote
-        .pointer("/price/value")
+        .at("/price/value")
         .and_then(Value::as_str)
         .and_then(money::parse);
     let amount = payment
-        .pointer("/params/amount")
+        .at("/params/amount")
         .and_then(Value::as_str)
         .and_then(money::parse);
     if amount != total {
@@ -1118,7 +1128,7 @@ pub fn check_confirm(order: &Value, draft: &Draft) -> Result<(), (String, String
             format!(
                 "the payment amount {} does not equal the quote total {}",
                 payment
-                    .pointer("/params/amount")
+                    .at("/params/amount")
                     .and_then(Value::as_str)
                     .unwrap_or("(missing)"),
                 total.map(money::format).unwrap_or_default()
@@ -1168,7 +1178,7 @@ pub fn check_confirm(order: &Value, draft: &Draft) -> Result<(), (String, String
             );
         }
         if payment
-            .pointer("/params/transaction_id")
+            .at("/params/transaction_id")
             .and_then(Value::as_str)
             .is_none_or(str::is_empty)
         {
@@ -1227,7 +1237,7 @@ pub fn new_order(
         "contact": {"phone": shop.provider.consumer_care.phone, "email": shop.provider.consumer_care.email},
     });
     let mut end = order
-        .pointer("/fulfillments/0/end")
+        .at("/fulfillments/0/end")
         .cloned()
         .or_else(|| draft.end.clone())
         .unwrap_or(json!({}));
@@ -1289,7 +1299,7 @@ pub fn new_order(
         charges: draft.charges.clone(),
         quote_ttl: draft
             .quote
-            .pointer("/ttl")
+            .at("/ttl")
             .and_then(Value::as_str)
             .unwrap_or(&settings.quote_ttl)
             .to_owned(),

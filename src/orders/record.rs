@@ -7,6 +7,7 @@
 //! is found by comparing the quote before and after (`quote_lines`), which keeps
 //! "on_confirm total + Σ quote_trail = current total" true by construction (§10.4).
 
+use crate::protocol::json::{object, At};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
@@ -260,7 +261,11 @@ impl Order {
                 "price": price(value),
             }));
         }
-        json!({"price": price(self.total()), "breakup": breakup, "ttl": self.quote_ttl})
+        object([
+            ("price", price(self.total())),
+            ("breakup", Value::Array(breakup)),
+            ("ttl", json!(self.quote_ttl)),
+        ])
     }
 
     fn items_json(&self) -> Vec<Value> {
@@ -310,17 +315,17 @@ impl Order {
                 ],
             ));
         }
-        let mut out = json!({
-            "id": f.id,
-            "type": f.kind,
-            "@ondc/org/provider_name": f.provider_name,
-            "tracking": f.tracking,
-            "@ondc/org/category": f.category,
-            "@ondc/org/TAT": f.tat,
-            "state": {"descriptor": {"code": f.state}},
-            "start": start,
-            "end": end,
-        });
+        let mut out = object([
+            ("id", json!(f.id)),
+            ("type", json!(f.kind)),
+            ("@ondc/org/provider_name", json!(f.provider_name)),
+            ("tracking", json!(f.tracking)),
+            ("@ondc/org/category", json!(f.category)),
+            ("@ondc/org/TAT", json!(f.tat)),
+            ("state", json!({"descriptor": {"code": f.state}})),
+            ("start", start),
+            ("end", end),
+        ]);
         if !tags.is_empty() {
             out["tags"] = Value::Array(tags);
         }
@@ -366,16 +371,19 @@ impl Order {
         fulfillments.extend(self.extras.iter().map(|e| self.extra_json(e)));
         let mut tags = vec![self.bpp_terms.clone()];
         tags.extend(self.bap_terms.clone());
-        let mut order = json!({
-            "id": self.id,
-            "state": self.state,
-            "provider": {"id": self.provider_id, "locations": [{"id": self.location_id}]},
-            "items": self.items_json(),
-            "billing": self.billing,
-            "fulfillments": fulfillments,
-            "quote": self.quote(),
-            "payment": self.payment,
-        });
+        let mut order = object([
+            ("id", json!(self.id)),
+            ("state", json!(self.state)),
+            (
+                "provider",
+                json!({"id": self.provider_id, "locations": [{"id": self.location_id}]}),
+            ),
+            ("items", Value::Array(self.items_json())),
+            ("billing", self.billing.clone()),
+            ("fulfillments", Value::Array(fulfillments)),
+            ("quote", self.quote()),
+            ("payment", self.payment.clone()),
+        ]);
         if !self.cancellation_terms.is_null() {
             order["cancellation_terms"] = self.cancellation_terms.clone();
         }
@@ -882,7 +890,7 @@ impl Order {
             let current = &self.forward.end["location"];
             if location.get("gps").is_some_and(|g| *g != current["gps"])
                 || location
-                    .pointer("/address/area_code")
+                    .at("/address/area_code")
                     .is_some_and(|a| *a != current["address"]["area_code"])
             {
                 return Err(Refusal::new(

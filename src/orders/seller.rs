@@ -3,6 +3,7 @@
 //! checked against the order's state, written with its history, and told to the buyer app
 //! by an unsolicited callback through the outbox (RETAIL-DIGEST.md §2.2).
 
+use crate::protocol::json::object;
 use chrono::Utc;
 use serde_json::{json, Value};
 
@@ -61,7 +62,7 @@ impl Orders {
             }
             let now = format_timestamp(Utc::now());
             let effect = change(&mut order, &now).map_err(|r| SellerError::Conflict(r.message))?;
-            let message = json!({"order": order.to_ondc()});
+            let message = object([("order", order.to_ondc())]);
             let callback = self.unsolicited(&mut order, effect.action, &message);
             let write = OrderChange {
                 order: Some(order_write(&order, Some(stored.version))),

@@ -12,6 +12,7 @@ use crate::config::CatalogSettings;
 use crate::protocol::ack::{ErrorType, WireError};
 use crate::protocol::callback::RequestContext;
 use crate::protocol::catalog::{catalog_pages, NetworkParticipant};
+use crate::protocol::json::At;
 use crate::store::{CatalogQuery, CatalogSlice, Store, StoreError};
 
 pub fn network_participant(settings: &CatalogSettings) -> NetworkParticipant {
@@ -75,7 +76,7 @@ pub async fn search(
         }
     };
     let city = body
-        .pointer("/context/city")
+        .at("/context/city")
         .and_then(Value::as_str)
         .unwrap_or("*");
     let np = network_participant(settings);

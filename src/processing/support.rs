@@ -7,13 +7,14 @@ use serde_json::{json, Value};
 use super::Outcome;
 use crate::config::SupportSettings;
 use crate::protocol::ack::{ErrorType, WireError};
+use crate::protocol::json::At;
 
 /// The rating categories of retail 1.2.0 (`/get_rating_categories`).
 const RATING_CATEGORIES: [&str; 5] = ["Order", "Provider", "Item", "Fulfillment", "Agent"];
 
 pub fn rating(body: &Value) -> Outcome {
     let category = body
-        .pointer("/message/rating_category")
+        .at("/message/rating_category")
         .and_then(Value::as_str)
         .unwrap_or_default();
     if !RATING_CATEGORIES.contains(&category) {
@@ -32,7 +33,7 @@ pub fn rating(body: &Value) -> Outcome {
         };
     }
     let value = body
-        .pointer("/message/value")
+        .at("/message/value")
         .map(Value::to_string)
         .unwrap_or_default();
     Outcome::Callback {

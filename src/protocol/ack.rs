@@ -1,6 +1,7 @@
 //! The synchronous answer to every Beckn call: `{"message":{"ack":{"status":"ACK"}}}`, or a
 //! NACK with an `error {type, code, path, message}` (RETAIL-DIGEST.md §4).
 
+use crate::protocol::json::At;
 use serde::Serialize;
 
 /// ONDC's `error.type`. 1.2.5 dropped POLICY-ERROR, so it is never sent.
@@ -88,11 +89,9 @@ pub fn read_peer_answer(body: &[u8]) -> PeerAnswer {
     let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
         return PeerAnswer::Unreadable;
     };
-    let status = value
-        .pointer("/message/ack/status")
-        .and_then(|s| s.as_str());
+    let status = value.at("/message/ack/status").and_then(|s| s.as_str());
     let text = |pointer: &str| {
-        value.pointer(pointer).and_then(|v| match v {
+        value.at(pointer).and_then(|v| match v {
             serde_json::Value::String(s) => Some(s.clone()),
             serde_json::Value::Number(n) => Some(n.to_string()),
             _ => None,

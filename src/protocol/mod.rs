@@ -5,6 +5,7 @@ pub mod ack;
 pub mod callback;
 pub mod catalog;
 pub mod context;
+pub mod json;
 pub mod keys;
 pub mod onboarding;
 pub mod schema;
