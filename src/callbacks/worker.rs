@@ -178,14 +178,18 @@ impl OutboxWorker {
     /// Delivers callbacks until the process ends.
     pub async fn run(mut self) {
         let (sender, receiver) = mpsc::channel(4096);
+        let permits = Arc::new(Semaphore::new(self.settings.concurrency));
         tokio::spawn(record_attempts(
             self.store.clone(),
             self.owner.clone(),
             receiver,
             self.wakeup.clone(),
+            Delivering {
+                permits: permits.clone(),
+                most: self.settings.concurrency,
+            },
         ));
         self.recorder = Some(sender);
-        let permits = Arc::new(Semaphore::new(self.settings.concurrency));
         if let Some(handed) = self.handed.lock().take() {
             tokio::spawn(self.clone().deliver_handed(handed, permits.clone()));
         }
@@ -407,15 +411,47 @@ impl OutboxWorker {
     }
 }
 
+/// How many deliveries are under way: the slots taken of the worker's semaphore.
+struct Delivering {
+    permits: Arc<Semaphore>,
+    most: usize,
+}
+
+impl Delivering {
+    fn now(&self) -> usize {
+        self.most.saturating_sub(self.permits.available_permits())
+    }
+}
+
+/// Most attempts one group records.
+const ATTEMPT_GROUP: usize = 256;
+
+/// How long the recorder waits for more attempts when more deliveries are under way than it
+/// has attempts in hand: on PostgreSQL each group is a call whose fixed part cost about as
+/// much as five attempts, and on a busy node a millisecond doubles the group (BENCHMARKS.md,
+/// "Attempts gathered for a millisecond"). A lone delivery is recorded at once, so that the
+/// work stays out of the way of the buyer app's next request.
+const ATTEMPT_GATHER: Duration = Duration::from_millis(1);
+
 /// Writes attempts in groups: one transaction for all that finished together.
 async fn record_attempts(
     store: Store,
     owner: String,
     mut receiver: mpsc::Receiver<(i64, AttemptRecord, DeliveryOutcome)>,
     wakeup: Arc<Notify>,
+    delivering: Delivering,
 ) {
-    let mut batch = Vec::with_capacity(256);
-    while receiver.recv_many(&mut batch, 256).await > 0 {
+    let mut batch = Vec::with_capacity(ATTEMPT_GROUP);
+    while receiver.recv_many(&mut batch, ATTEMPT_GROUP).await > 0 {
+        if delivering.now() > batch.len() {
+            tokio::time::sleep(ATTEMPT_GATHER).await;
+            while batch.len() < ATTEMPT_GROUP {
+                match receiver.try_recv() {
+                    Ok(next) => batch.push(next),
+                    Err(_) => break,
+                }
+            }
+        }
         match store.record_attempts_noting_waiting(&owner, &batch).await {
             Ok((done, waiting)) => {
                 // A recorded delivery may free the next callback of its transaction, which
