@@ -427,10 +427,11 @@ impl Delivering {
 const ATTEMPT_GROUP: usize = 256;
 
 /// How long the recorder waits for more attempts when more deliveries are under way than it
-/// has attempts in hand: on PostgreSQL each group is a call whose fixed part cost about as
-/// much as five attempts, and on a busy node a millisecond doubles the group (BENCHMARKS.md,
-/// "Attempts gathered for a millisecond"). A lone delivery is recorded at once, so that the
-/// work stays out of the way of the buyer app's next request.
+/// has attempts in hand. On PostgreSQL each group is one call, and a busy node's groups held
+/// about five attempts each, so much of a call's cost was its own; gathering for a
+/// millisecond took about 8% off PostgreSQL's CPU per checkout (BENCHMARKS.md, "Attempts
+/// gathered for a millisecond"). A lone delivery is recorded at once, so that the work stays
+/// out of the way of the buyer app's next request.
 const ATTEMPT_GATHER: Duration = Duration::from_millis(1);
 
 /// Writes attempts in groups: one transaction for all that finished together.
