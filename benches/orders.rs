@@ -1182,18 +1182,8 @@ fn start_node(
     registry_url: &str,
     port: u16,
 ) -> Child {
-    // A profiler may wrap the node (`HAAT_BENCH_NODE_WRAPPER="valgrind --tool=callgrind"`);
-    // its CPU and memory figures are then the wrapper's.
-    let wrapper = std::env::var("HAAT_BENCH_NODE_WRAPPER").unwrap_or_default();
-    let mut words = wrapper.split_whitespace();
-    let mut command = match words.next() {
-        Some(program) => {
-            let mut command = Command::new(program);
-            command.args(words).arg(env!("CARGO_BIN_EXE_haat"));
-            command
-        }
-        None => Command::new(env!("CARGO_BIN_EXE_haat")),
-    };
+    // A profiler may wrap the node (`HAAT_BENCH_NODE_WRAPPER`, see `harness::node_command`).
+    let mut command = harness::node_command(env!("CARGO_BIN_EXE_haat"));
     command
         .arg("serve")
         .env("HAAT_LISTEN", format!("127.0.0.1:{port}"))

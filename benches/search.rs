@@ -18,7 +18,7 @@
 mod harness;
 
 use std::collections::HashMap;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -546,18 +546,8 @@ async fn through_the_node(
         .unwrap();
     // Cold start: from starting the process to the first ACK of a signed search.
     let started = Instant::now();
-    // A profiler may wrap the node (`HAAT_BENCH_NODE_WRAPPER="heaptrack -o /tmp/node"`); its
-    // CPU and memory figures are then the wrapper's.
-    let wrapper = std::env::var("HAAT_BENCH_NODE_WRAPPER").unwrap_or_default();
-    let mut words = wrapper.split_whitespace();
-    let mut command = match words.next() {
-        Some(program) => {
-            let mut command = Command::new(program);
-            command.args(words).arg(env!("CARGO_BIN_EXE_haat"));
-            command
-        }
-        None => Command::new(env!("CARGO_BIN_EXE_haat")),
-    };
+    // A profiler may wrap the node (`HAAT_BENCH_NODE_WRAPPER`, see `harness::node_command`).
+    let mut command = harness::node_command(env!("CARGO_BIN_EXE_haat"));
     let mut node = command
         .arg("serve")
         .env("HAAT_DATABASE_URL", url)

@@ -1,5 +1,6 @@
 //! What the load harnesses share: simulated buyer apps, the registry that knows them, their
-//! callback listeners, and measurements of percentiles and of a process's CPU time and peak memory.
+//! callback listeners, the node's command line (under a profiler if asked), and measurements of
+//! percentiles and of a process's CPU time and peak memory.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -120,4 +121,21 @@ pub fn proc_stat(pid: impl std::fmt::Display) -> (f64, u64) {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     (cpu / ticks, peak_kb)
+}
+
+/// The command that starts the release `haat` binary, wrapped by a profiler when
+/// `HAAT_BENCH_NODE_WRAPPER` names one (e.g. `valgrind --tool=callgrind`); the CPU and memory
+/// figures are then the wrapper's.
+#[allow(dead_code)]
+pub fn node_command(haat: &str) -> std::process::Command {
+    let wrapper = std::env::var("HAAT_BENCH_NODE_WRAPPER").unwrap_or_default();
+    let mut words = wrapper.split_whitespace();
+    match words.next() {
+        Some(program) => {
+            let mut command = std::process::Command::new(program);
+            command.args(words).arg(haat);
+            command
+        }
+        None => std::process::Command::new(haat),
+    }
 }
