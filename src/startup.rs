@@ -115,6 +115,8 @@ pub struct Application {
     port: u16,
     server: Server,
     pub state: web::Data<AppState>,
+    /// Stops the delivery of callbacks once the HTTP server has stopped.
+    deliveries: crate::callbacks::Stopper,
 }
 
 impl Application {
@@ -185,6 +187,7 @@ impl Application {
             outbox_wakeup.clone(),
         );
         let handoff = outbox_worker.handoff();
+        let deliveries = outbox_worker.stopper();
         tokio::spawn(
             Processor::new(store.clone(), settings.clone(), outbox_wakeup.clone())
                 .with_handoff(handoff)
@@ -233,6 +236,7 @@ impl Application {
             port,
             server,
             state,
+            deliveries,
         })
     }
 
@@ -240,8 +244,35 @@ impl Application {
         self.port
     }
 
+    /// Serves until a signal (SIGTERM, SIGINT) stops the HTTP server, which first finishes the
+    /// requests in hand; then stops delivering callbacks (see `Stopper::stop`): the deliveries
+    /// under way end and are recorded, and the callbacks this process had claimed but not sent
+    /// are left for another replica or the next start to send at once. Requests acknowledged
+    /// and not processed yet stay in the journal, where the next sweep finds them.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        let within = Duration::from_millis(self.state.settings.outbox.timeout_ms + 2_000);
+        let stopped = self.deliveries.stop(within).await;
+        if stopped.finished {
+            tracing::info!(
+                released = stopped.released,
+                "stopped: the callbacks under way were delivered and recorded"
+            );
+        } else {
+            tracing::warn!(
+                released = stopped.released,
+                "stopped before every callback under way was recorded; those are sent again once their leases run out"
+            );
+        }
+        // Closed here, the pool lets the statements under way finish and closes its
+        // connections, rather than have them cut off as the runtime ends.
+        if tokio::time::timeout(Duration::from_secs(2), self.state.store.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("the store did not close within 2 s");
+        }
+        served
     }
 }
 

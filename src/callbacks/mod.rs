@@ -7,4 +7,4 @@
 
 mod worker;
 
-pub use worker::{backoff_ms, classify, Handoff, OutboxWorker};
+pub use worker::{backoff_ms, classify, Handoff, OutboxWorker, Stopped, Stopper};

@@ -1,4 +1,4 @@
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,6 +26,12 @@ pub struct OutboxWorker {
     recorder: Option<mpsc::Sender<(i64, AttemptRecord, DeliveryOutcome)>>,
     /// Callbacks handed over by the commits of this process (see `Handoff`), taken by `run`.
     handed: Arc<parking_lot::Mutex<Option<HandedQueue>>>,
+    /// One per delivery under way, at most `settings.concurrency`.
+    permits: Arc<Semaphore>,
+    /// Set when the node stops (see `Stopper`).
+    stopping: Arc<AtomicBool>,
+    /// Attempts sent to the recorder and not recorded yet.
+    recording: Arc<AtomicUsize>,
 }
 
 /// A callback written under a `WriteLease`, with the lease's end.
@@ -49,12 +55,16 @@ pub struct Handoff {
     /// Above this many queued, callbacks are written unleased and wait for the claim, so that
     /// buyer apps slower than the commits never pile bodies up in memory.
     most_queued: usize,
+    /// Once the node stops, callbacks are written unleased, for whoever delivers next.
+    stopping: Arc<AtomicBool>,
 }
 
 impl Handoff {
     /// A lease for callbacks about to be written, unless the worker is behind.
     pub fn lease(&self) -> Option<WriteLease<'_>> {
-        (self.queued.load(Ordering::Relaxed) < self.most_queued).then(|| WriteLease {
+        (self.queued.load(Ordering::Relaxed) < self.most_queued
+            && !self.stopping.load(Ordering::Relaxed))
+        .then(|| WriteLease {
             owner: &self.owner,
             until: now_ms() + self.lease_ms,
         })
@@ -120,12 +130,28 @@ impl OutboxWorker {
             store,
             http,
             signer,
-            settings,
             metrics,
             wakeup,
             owner,
             recorder: None,
             handed: Arc::default(),
+            permits: Arc::new(Semaphore::new(settings.concurrency)),
+            stopping: Arc::default(),
+            recording: Arc::default(),
+            settings,
+        }
+    }
+
+    /// The way to stop this worker when the node stops; call before `run`.
+    pub fn stopper(&self) -> Stopper {
+        Stopper {
+            store: self.store.clone(),
+            owner: self.owner.clone(),
+            permits: self.permits.clone(),
+            most: self.settings.concurrency,
+            stopping: self.stopping.clone(),
+            recording: self.recording.clone(),
+            wakeup: self.wakeup.clone(),
         }
     }
 
@@ -143,6 +169,7 @@ impl OutboxWorker {
             sender,
             queued,
             most_queued: self.settings.concurrency.max(1),
+            stopping: self.stopping.clone(),
         }
     }
 
@@ -158,8 +185,11 @@ impl OutboxWorker {
                 .expect("semaphore never closes");
             // Too long in the queue for the attempt to end within the lease: leave the
             // callback to be claimed once the lease has run out, rather than risk a second
-            // attempt by a claim while this one is in flight.
-            if now_ms() + self.settings.timeout_ms as i64 + 1_000 > lease_until {
+            // attempt by a claim while this one is in flight. Once the node stops, nothing
+            // new starts: the stop gives the lease up.
+            if now_ms() + self.settings.timeout_ms as i64 + 1_000 > lease_until
+                || self.stopping.load(Ordering::SeqCst)
+            {
                 continue;
             }
             // With every slot taken, the claim loop waits for a delivery to end.
@@ -178,7 +208,7 @@ impl OutboxWorker {
     /// Delivers callbacks until the process ends.
     pub async fn run(mut self) {
         let (sender, receiver) = mpsc::channel(4096);
-        let permits = Arc::new(Semaphore::new(self.settings.concurrency));
+        let permits = self.permits.clone();
         tokio::spawn(record_attempts(
             self.store.clone(),
             self.owner.clone(),
@@ -188,6 +218,7 @@ impl OutboxWorker {
                 permits: permits.clone(),
                 most: self.settings.concurrency,
             },
+            self.recording.clone(),
         ));
         self.recorder = Some(sender);
         if let Some(handed) = self.handed.lock().take() {
@@ -195,6 +226,9 @@ impl OutboxWorker {
         }
         let poll = Duration::from_millis(self.settings.poll_interval_ms);
         loop {
+            if self.stopping.load(Ordering::Relaxed) {
+                return;
+            }
             let free = permits.available_permits();
             let asked = free.min(128);
             let mut claimed = 0;
@@ -389,6 +423,7 @@ impl OutboxWorker {
             }
         }
         if let Some(recorder) = &self.recorder {
+            self.recording.fetch_add(1, Ordering::SeqCst);
             if recorder
                 .send((callback.id, attempt.clone(), outcome.clone()))
                 .await
@@ -396,6 +431,7 @@ impl OutboxWorker {
             {
                 return;
             }
+            self.recording.fetch_sub(1, Ordering::SeqCst);
         }
         match self
             .store
@@ -441,6 +477,7 @@ async fn record_attempts(
     mut receiver: mpsc::Receiver<(i64, AttemptRecord, DeliveryOutcome)>,
     wakeup: Arc<Notify>,
     delivering: Delivering,
+    recording: Arc<AtomicUsize>,
 ) {
     let mut batch = Vec::with_capacity(ATTEMPT_GROUP);
     while receiver.recv_many(&mut batch, ATTEMPT_GROUP).await > 0 {
@@ -473,7 +510,60 @@ async fn record_attempts(
                 tracing::error!(error = %error, attempts = batch.len(), "cannot record callback attempts")
             }
         }
+        recording.fetch_sub(batch.len(), Ordering::SeqCst);
         batch.clear();
+    }
+}
+
+/// Stops a worker when the node stops (see `Stopper::stop`).
+pub struct Stopper {
+    store: Store,
+    owner: String,
+    permits: Arc<Semaphore>,
+    most: usize,
+    stopping: Arc<AtomicBool>,
+    recording: Arc<AtomicUsize>,
+    wakeup: Arc<Notify>,
+}
+
+/// What stopping the worker came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stopped {
+    /// Every delivery under way ended and its attempt was recorded in time.
+    pub finished: bool,
+    /// Callbacks this process had claimed but not sent, now free for any replica.
+    pub released: u64,
+}
+
+impl Stopper {
+    /// Stops claiming and handing over callbacks, lets the deliveries under way end and their
+    /// attempts be recorded (for at most `within`), then gives up the leases on the callbacks
+    /// this process holds but will not send, so that another replica, or this node once
+    /// restarted, sends them at once instead of after their leases run out.
+    pub async fn stop(self, within: Duration) -> Stopped {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.wakeup.notify_one();
+        let deadline = tokio::time::Instant::now() + within;
+        // Every slot, held to the end: no delivery starts once these are taken.
+        let most = u32::try_from(self.most).unwrap_or(u32::MAX);
+        let slots = tokio::time::timeout_at(deadline, self.permits.acquire_many(most)).await;
+        let mut finished = matches!(slots, Ok(Ok(_)));
+        while finished && self.recording.load(Ordering::SeqCst) > 0 {
+            if tokio::time::Instant::now() >= deadline {
+                finished = false;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let released = match self.store.release_leases(&self.owner).await {
+            Ok(released) => released,
+            Err(error) => {
+                tracing::warn!(error = %error, "cannot give up this node's leases on callbacks; they are sent once the leases run out");
+                0
+            }
+        };
+        drop(slots);
+        Stopped { finished, released }
     }
 }
 
@@ -500,16 +590,22 @@ mod tests {
         assert_eq!(backoff_ms(20, 500, 30_000, 0.0), 15_000);
     }
 
-    #[test]
-    fn a_worker_that_is_behind_is_handed_no_more_callbacks() {
-        let (sender, mut receiver) = mpsc::unbounded_channel();
-        let handoff = Handoff {
+    /// A hand-over to a worker "me" that takes two callbacks waiting at most.
+    fn handoff(sender: mpsc::UnboundedSender<Handed>, stopping: Arc<AtomicBool>) -> Handoff {
+        Handoff {
             owner: Arc::from("me"),
             lease_ms: 15_000,
             sender,
             queued: Arc::new(AtomicUsize::new(0)),
             most_queued: 2,
-        };
+            stopping,
+        }
+    }
+
+    #[test]
+    fn a_worker_that_is_behind_is_handed_no_more_callbacks() {
+        let (sender, mut receiver) = mpsc::unbounded_channel();
+        let handoff = handoff(sender, Arc::default());
         let page = |id: i64| ClaimedCallback {
             id,
             action: "on_search".into(),
@@ -530,6 +626,16 @@ mod tests {
         assert!(handoff.lease().is_none(), "two waiting: write unleased");
         assert_eq!(receiver.try_recv().unwrap().0.id, 1);
         assert_eq!(receiver.try_recv().unwrap().0.id, 2);
+    }
+
+    #[test]
+    fn a_stopping_worker_is_handed_no_more_callbacks() {
+        let (sender, _receiver) = mpsc::unbounded_channel();
+        let stopping = Arc::new(AtomicBool::new(false));
+        let handoff = handoff(sender, stopping.clone());
+        assert!(handoff.lease().is_some());
+        stopping.store(true, Ordering::SeqCst);
+        assert!(handoff.lease().is_none(), "stopping: write unleased");
     }
 
     #[test]

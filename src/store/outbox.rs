@@ -402,6 +402,22 @@ impl Store {
     }
 
     /// Records one attempt and its consequence, if `owner` still holds the lease.
+    /// Gives up `owner`'s leases on callbacks still to be sent, so that any worker may claim
+    /// them at once. Returns how many there were.
+    pub async fn release_leases(&self, owner: &str) -> Result<u64, StoreError> {
+        let done = on_writer!(self, pool => {
+            sqlx::query(
+                "UPDATE outbox SET lease_owner = NULL, lease_until = NULL \
+                 WHERE lease_owner = $1 AND state = 'pending'",
+            )
+            .bind(owner)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(done)
+    }
+
     pub async fn record_attempt(
         &self,
         id: i64,

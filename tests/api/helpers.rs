@@ -191,6 +191,8 @@ pub enum BapMode {
     Ack,
     Nack,
     ServerError,
+    /// ACKs after this long.
+    SlowAck(Duration),
 }
 
 pub struct Received {
@@ -298,8 +300,13 @@ async fn bap_callback(
             .get("authorization")
             .map(|v| v.to_str().unwrap().to_owned()),
     });
-    match *state.mode.lock() {
+    let mode = *state.mode.lock();
+    match mode {
         BapMode::Ack => HttpResponse::Ok().json(json!({"message": {"ack": {"status": "ACK"}}})),
+        BapMode::SlowAck(after) => {
+            tokio::time::sleep(after).await;
+            HttpResponse::Ok().json(json!({"message": {"ack": {"status": "ACK"}}}))
+        }
         BapMode::Nack => HttpResponse::Ok().json(json!({"message": {"ack": {"status": "NACK"}},
             "error": {"type": "CONTEXT-ERROR", "code": "20008", "message": "out of sequence"}})),
         BapMode::ServerError => HttpResponse::ServiceUnavailable().finish(),
