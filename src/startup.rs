@@ -244,8 +244,8 @@ impl Application {
         self.port
     }
 
-    /// Serves until a signal (SIGTERM, SIGINT) stops the HTTP server, which first finishes the
-    /// requests in hand; then stops delivering callbacks (see `Stopper::stop`): the deliveries
+    /// Serves until a signal stops the HTTP server (SIGTERM: after the requests in hand are
+    /// answered; SIGINT: at once, dropping them unacknowledged); then stops delivering callbacks (see `Stopper::stop`): the deliveries
     /// under way end and are recorded, and the callbacks this process had claimed but not sent
     /// are left for another replica or the next start to send at once. Requests acknowledged
     /// and not processed yet stay in the journal, where the next sweep finds them.
