@@ -244,11 +244,12 @@ impl Application {
         self.port
     }
 
-    /// Serves until a signal stops the HTTP server (SIGTERM: after the requests in hand are
-    /// answered; SIGINT: at once, dropping them unacknowledged); then stops delivering callbacks (see `Stopper::stop`): the deliveries
-    /// under way end and are recorded, and the callbacks this process had claimed but not sent
-    /// are left for another replica or the next start to send at once. Requests acknowledged
-    /// and not processed yet stay in the journal, where the next sweep finds them.
+    /// Serves until a signal stops the HTTP server (SIGTERM: once the requests in hand are
+    /// answered; SIGINT: at once, dropping them unacknowledged). Then stops delivering
+    /// callbacks (see `Stopper::stop`): the deliveries under way end and are recorded, and the
+    /// callbacks this process had claimed but not sent are left for another replica or the
+    /// next start to send at once. Requests acknowledged and not processed yet stay in the
+    /// journal, where the next sweep finds them.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.server.await;
         let within = Duration::from_millis(self.state.settings.outbox.timeout_ms + 2_000);
@@ -256,12 +257,12 @@ impl Application {
         if stopped.finished {
             tracing::info!(
                 released = stopped.released,
-                "stopped: the callbacks under way were delivered and recorded"
+                "stopped: every callback under way was sent and its outcome recorded"
             );
         } else {
             tracing::warn!(
                 released = stopped.released,
-                "stopped before every callback under way was recorded; those are sent again once their leases run out"
+                "stopped before every callback under way was recorded; buyer apps may get those again, with the same message_id"
             );
         }
         // Closed here, the pool lets the statements under way finish and closes its
