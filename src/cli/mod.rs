@@ -24,6 +24,11 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Command {
     /// Start the node: serve buyer apps' requests and deliver callbacks.
+    ///
+    /// SIGTERM stops it gently: the requests in hand are answered, the callbacks being sent
+    /// are finished and recorded, and those not sent yet are left for another replica or the
+    /// next start to send at once. Ctrl-C does the same without waiting for the requests in
+    /// hand, which buyer apps then send again.
     Serve,
     /// Start a local ONDC network for trying Haat: the node with the demo catalogue, plus a
     /// development registry that knows it and the `haat buyer` tool. Never for production.
