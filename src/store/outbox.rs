@@ -401,7 +401,6 @@ impl Store {
             .collect())
     }
 
-    /// Records one attempt and its consequence, if `owner` still holds the lease.
     /// Gives up `owner`'s leases on callbacks still to be sent, so that any worker may claim
     /// them at once. Returns how many there were.
     pub async fn release_leases(&self, owner: &str) -> Result<u64, StoreError> {
@@ -418,6 +417,7 @@ impl Store {
         Ok(done)
     }
 
+    /// Records one attempt and its consequence, if `owner` still holds the lease.
     pub async fn record_attempt(
         &self,
         id: i64,
