@@ -20,7 +20,7 @@ mod harness;
 
 use std::collections::HashMap;
 use std::net::TcpListener;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,7 +29,7 @@ use haat::protocol::signing::Signer;
 use haat::protocol::time::format_timestamp;
 use serde_json::{json, Value};
 
-use harness::{percentile, proc_stat};
+use harness::{percentile, proc_stat, stop_node};
 
 const USAGE: &str = "\
 Load harness: signed searches from simulated buyer apps against a real `haat serve`.
@@ -48,6 +48,9 @@ Options:
                                 without --rate, as searches signed beforehand expire)
   --buyers B                    simulated buyer apps, each with its own key and listener (default 20)
   --help                        this text
+
+HAAT_BENCH_NODE_WRAPPER=\"valgrind --tool=callgrind --callgrind-out-file=FILE\" runs the node
+under a profiler; the node is stopped with SIGTERM at the end, so the profiler writes FILE.
 ";
 
 /// Longest back-to-back run: searches signed before it starts stay within their 30 s ttl.
@@ -307,7 +310,8 @@ async fn main() {
         .port();
     let node_url = format!("http://127.0.0.1:{port}");
     let started = Instant::now();
-    let mut node = Command::new(env!("CARGO_BIN_EXE_haat"))
+    // A profiler may wrap the node (`HAAT_BENCH_NODE_WRAPPER`, see `harness::node_command`).
+    let mut node = harness::node_command(env!("CARGO_BIN_EXE_haat"))
         .arg("serve")
         .env("HAAT_LISTEN", format!("127.0.0.1:{port}"))
         .env("HAAT_DATABASE_URL", &database_url)
@@ -532,7 +536,6 @@ async fn main() {
         "  search → first on_search page at the buyer app: {}",
         spread(&answers.first_page)
     );
-    node.kill().ok();
-    node.wait().ok();
+    stop_node(&mut node);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -60,7 +60,7 @@ mod harness;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -73,7 +73,7 @@ use haat::protocol::time::format_timestamp;
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 
-use harness::{percentile, proc_stat};
+use harness::{percentile, proc_stat, stop_node};
 use tokio::sync::oneshot;
 
 /// The harness allocates as the node does (jemalloc), so that on the shared cores it leaves
@@ -1155,24 +1155,6 @@ async fn node_split(database_url: &str, since_ms: i64) {
             spread(&mut record)
         );
     }
-}
-
-/// Stops the node as an operator would (SIGTERM), so that a profiler wrapping it writes its
-/// output; kills it if it has not stopped within a minute.
-fn stop_node(node: &mut Child) {
-    let asked = Command::new("kill")
-        .args(["-TERM", &node.id().to_string()])
-        .status()
-        .is_ok_and(|status| status.success());
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while asked && Instant::now() < deadline {
-        if let Ok(Some(_)) = node.try_wait() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    node.kill().ok();
-    node.wait().ok();
 }
 
 fn start_node(

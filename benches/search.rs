@@ -22,7 +22,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use harness::{buyers, percentile, proc_stat, serve_callback_listeners, serve_registry};
+use harness::{buyers, percentile, proc_stat, serve_callback_listeners, serve_registry, stop_node};
 use parking_lot::Mutex;
 
 use haat::catalog::model::*;
@@ -664,6 +664,5 @@ async fn through_the_node(
         "  node peak memory (VmHWM) with the 100,000-item catalogue, city pulls included: {:.1} MB",
         peak_kb as f64 / 1024.0
     );
-    let _ = node.kill();
-    let _ = node.wait();
+    stop_node(&mut node);
 }

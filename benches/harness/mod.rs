@@ -126,7 +126,6 @@ pub fn proc_stat(pid: impl std::fmt::Display) -> (f64, u64) {
 /// The command that starts the release `haat` binary, wrapped by a profiler when
 /// `HAAT_BENCH_NODE_WRAPPER` names one (e.g. `valgrind --tool=callgrind`); the CPU and memory
 /// figures are then the wrapper's.
-#[allow(dead_code)]
 pub fn node_command(haat: &str) -> std::process::Command {
     let wrapper = std::env::var("HAAT_BENCH_NODE_WRAPPER").unwrap_or_default();
     let mut words = wrapper.split_whitespace();
@@ -138,4 +137,22 @@ pub fn node_command(haat: &str) -> std::process::Command {
         }
         None => std::process::Command::new(haat),
     }
+}
+
+/// Stops the node as an operator would (SIGTERM), so that a profiler wrapping it writes its
+/// output; kills it if it has not stopped within a minute.
+pub fn stop_node(node: &mut std::process::Child) {
+    let asked = std::process::Command::new("kill")
+        .args(["-TERM", &node.id().to_string()])
+        .status()
+        .is_ok_and(|status| status.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while asked && std::time::Instant::now() < deadline {
+        if let Ok(Some(_)) = node.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    node.kill().ok();
+    node.wait().ok();
 }
