@@ -684,6 +684,88 @@ async fn a_store_change_by_another_process_shows_in_the_next_search_on_postgres(
     a_store_change_by_another_process_shows_in_the_next_search(Db::Postgres).await;
 }
 
+/// How many segments SQLite's FTS5 index of item words has: the count in its structure record
+/// (row 10 of the `_data` table: a 4-byte cookie, then varints for the levels and segments).
+async fn text_index_segments(database: &str) -> u64 {
+    let pool = sqlx::SqlitePool::connect(database).await.unwrap();
+    let record: Vec<u8> =
+        sqlx::query_scalar("SELECT block FROM catalog_items_fts_data WHERE id = 10")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    pool.close().await;
+    // SQLite's varint: big-endian groups of 7 bits, the high bit set on all but the last.
+    let varint = |at: &mut usize| {
+        let mut value = 0u64;
+        loop {
+            let byte = record[*at];
+            *at += 1;
+            value = (value << 7) | u64::from(byte & 0x7f);
+            if byte & 0x80 == 0 {
+                return value;
+            }
+        }
+    };
+    let mut at = 4;
+    let _levels = varint(&mut at);
+    varint(&mut at)
+}
+
+/// Each import used to leave its words in FTS5 segments of their own, and every text search
+/// read all of them for each of its words (the demo catalogue alone left eleven). An import
+/// now merges the index into one segment, and the words of the last import are still found.
+#[tokio::test]
+async fn every_import_leaves_the_text_index_in_one_segment_on_sqlite() {
+    let database = fresh_database(Db::Sqlite).await;
+    let store = haat::store::Store::connect(&database).await.unwrap();
+    let mut file = demo();
+    store.import_catalog(&file, "first").await.unwrap();
+    assert_eq!(
+        text_index_segments(&database).await,
+        1,
+        "after the first import"
+    );
+
+    for (n, provider) in file.providers.iter_mut().enumerate() {
+        for item in provider.items.iter_mut() {
+            item.name = format!("{} reimagined{n}", item.name);
+        }
+    }
+    store.import_catalog(&file, "second").await.unwrap();
+    assert_eq!(text_index_segments(&database).await, 1, "after a re-import");
+
+    let (n, weavers) = file
+        .providers
+        .iter()
+        .enumerate()
+        .find(|(_, p)| p.id == "varanasi-banarasi-weavers")
+        .unwrap();
+    let query = haat::store::CatalogQuery {
+        domain: "ONDC:RET12".into(),
+        std_code: Some("0542".into()),
+        text: Some(format!("reimagined{n}")),
+        ..Default::default()
+    };
+    let slice = store.catalog_slice(&query).await.unwrap();
+    let mut found: Vec<&str> = slice
+        .items
+        .values()
+        .flatten()
+        .map(|i| i.value.id.as_str())
+        .collect();
+    found.sort();
+    let mut expected: Vec<&str> = weavers
+        .items
+        .iter()
+        .filter(|i| i.enabled && i.domain == "ONDC:RET12")
+        .map(|i| i.id.as_str())
+        .collect();
+    expected.sort();
+    assert!(!expected.is_empty());
+    assert_eq!(found, expected, "the renamed items of the Varanasi weavers");
+    store.close().await;
+}
+
 /// Replaces what changes from run to run (ids, times, the mock buyer app's port) so that the
 /// rest can be compared byte for byte.
 fn normalized(page: &Value) -> Value {
