@@ -331,6 +331,10 @@ impl Processor {
                     self.handle_batch(std::mem::take(&mut batch), &permits).await;
                 }
                 _ = ticker.tick() => {
+                    // The node is stopping: what is still pending waits for the next start.
+                    if self.store.is_closed() {
+                        break;
+                    }
                     self.sweep(now_ms() - SWEEP_GRACE_MS, &permits).await;
                 }
             }
@@ -391,6 +395,7 @@ impl Processor {
                 .await
             {
                 Ok(pending) => pending,
+                Err(_) if self.store.is_closed() => return,
                 Err(error) => {
                     tracing::warn!(error = %error, "cannot read pending requests");
                     return;

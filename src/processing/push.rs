@@ -17,12 +17,16 @@ pub async fn run(store: Store, settings: Arc<Settings>, outbox_wakeup: Arc<Notif
         tokio::time::interval(Duration::from_secs(settings.catalog.push_interval_secs));
     loop {
         ticker.tick().await;
+        if store.is_closed() {
+            return;
+        }
         match push_once(&store, &settings).await {
             Ok(0) => {}
             Ok(sent) => {
                 tracing::info!(messages = sent, "incremental catalogue pushes queued");
                 outbox_wakeup.notify_one();
             }
+            Err(_) if store.is_closed() => return,
             Err(error) => {
                 tracing::warn!(error = %error, "incremental catalogue push failed; it will be tried again")
             }

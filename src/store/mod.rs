@@ -252,6 +252,15 @@ impl Store {
         Ok(())
     }
 
+    /// Whether `close` has been called: background loops stop quietly then, instead of
+    /// reporting that the store refused them.
+    pub fn is_closed(&self) -> bool {
+        match &self.backend {
+            Backend::Sqlite { writer, .. } => writer.is_closed(),
+            Backend::Postgres(pool) => pool.is_closed(),
+        }
+    }
+
     pub async fn close(&self) {
         match &self.backend {
             Backend::Sqlite { writer, reader } => {
