@@ -36,35 +36,53 @@ pub fn new_token() -> String {
 pub fn routes(config: &mut web::ServiceConfig) {
     config.service(
         web::scope("/api/v1")
-            .route("/openapi.json", web::get().to(openapi))
-            .route("/orders", web::get().to(list_orders))
-            .route("/orders/{order_id}", web::get().to(get_order))
-            .route("/orders/{order_id}/accept", web::post().to(accept))
-            .route("/orders/{order_id}/state", web::post().to(set_state))
-            .route("/orders/{order_id}/cancel", web::post().to(cancel))
-            .route(
-                "/orders/{order_id}/returns/{return_id}/approve",
-                web::post().to(approve_return),
+            .service(endpoint("/openapi.json", "GET").route(web::get().to(openapi)))
+            .service(endpoint("/orders", "GET").route(web::get().to(list_orders)))
+            .service(endpoint("/orders/{order_id}", "GET").route(web::get().to(get_order)))
+            .service(endpoint("/orders/{order_id}/accept", "POST").route(web::post().to(accept)))
+            .service(endpoint("/orders/{order_id}/state", "POST").route(web::post().to(set_state)))
+            .service(endpoint("/orders/{order_id}/cancel", "POST").route(web::post().to(cancel)))
+            .service(
+                endpoint("/orders/{order_id}/returns/{return_id}/approve", "POST")
+                    .route(web::post().to(approve_return)),
             )
-            .route(
-                "/orders/{order_id}/returns/{return_id}/reject",
-                web::post().to(reject_return),
+            .service(
+                endpoint("/orders/{order_id}/returns/{return_id}/reject", "POST")
+                    .route(web::post().to(reject_return)),
             )
-            .route(
-                "/orders/{order_id}/returns/{return_id}/state",
-                web::post().to(return_state),
+            .service(
+                endpoint("/orders/{order_id}/returns/{return_id}/state", "POST")
+                    .route(web::post().to(return_state)),
             )
-            .route("/issues", web::get().to(list_issues))
-            .route("/issues/{issue_id}", web::get().to(get_issue))
-            .route("/issues/{issue_id}/resolve", web::post().to(resolve_issue))
-            .route("/catalog/items", web::get().to(list_items))
-            .route("/catalog/items/{item_id}", web::patch().to(change_item))
+            .service(endpoint("/issues", "GET").route(web::get().to(list_issues)))
+            .service(endpoint("/issues/{issue_id}", "GET").route(web::get().to(get_issue)))
+            .service(
+                endpoint("/issues/{issue_id}/resolve", "POST").route(web::post().to(resolve_issue)),
+            )
+            .service(endpoint("/catalog/items", "GET").route(web::get().to(list_items)))
+            .service(
+                endpoint("/catalog/items/{item_id}", "PATCH").route(web::patch().to(change_item)),
+            )
             .default_service(web::to(|| async {
                 Answer::Err(not_found(
                     "there is no such seller API endpoint; see /api/v1/openapi.json",
                 ))
             })),
     );
+}
+
+/// An endpoint of the API, which answers any method but `allow` with 405 and an `Allow`
+/// header (instead of the scope's 404, which would say the path does not exist).
+fn endpoint(path: &str, allow: &'static str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(move || async move {
+        Answer::Err(ApiError {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            code: "method_not_allowed",
+            field: None,
+            message: format!("this endpoint only answers {allow}; see /api/v1/openapi.json"),
+            allow: Some(allow),
+        })
+    }))
 }
 
 /// An answer that is not a success: the status, a short code, the field at fault, and words.
@@ -74,6 +92,8 @@ pub struct ApiError {
     code: &'static str,
     field: Option<String>,
     message: String,
+    /// The methods a 405's endpoint answers.
+    allow: Option<&'static str>,
 }
 
 impl std::fmt::Display for ApiError {
@@ -96,6 +116,9 @@ impl actix_web::ResponseError for ApiError {
         if self.status == StatusCode::UNAUTHORIZED {
             response.insert_header(("WWW-Authenticate", "Bearer realm=\"haat seller API\""));
         }
+        if let Some(allow) = self.allow {
+            response.insert_header(("Allow", allow));
+        }
         response.json(json!({"error": error}))
     }
 }
@@ -108,6 +131,7 @@ fn not_found(message: impl Into<String>) -> ApiError {
         code: "not_found",
         field: None,
         message: message.into(),
+        allow: None,
     }
 }
 
@@ -117,6 +141,7 @@ fn unauthorized(message: &str) -> ApiError {
         code: "unauthorized",
         field: None,
         message: message.into(),
+        allow: None,
     }
 }
 
@@ -126,6 +151,7 @@ fn conflict(message: impl Into<String>) -> ApiError {
         code: "not_allowed_now",
         field: None,
         message: message.into(),
+        allow: None,
     }
 }
 
@@ -136,6 +162,18 @@ fn invalid(field: Option<&str>, message: impl Into<String>) -> ApiError {
         code: "invalid_body",
         field: field.map(str::to_owned),
         message: message.into(),
+        allow: None,
+    }
+}
+
+/// 400 for the query string, naming the parameter at fault.
+fn bad_parameter(parameter: Option<&str>, message: impl Into<String>) -> ApiError {
+    ApiError {
+        status: StatusCode::BAD_REQUEST,
+        code: "invalid_parameter",
+        field: parameter.map(str::to_owned),
+        message: message.into(),
+        allow: None,
     }
 }
 
@@ -147,6 +185,7 @@ impl From<StoreError> for ApiError {
             code: "store_unavailable",
             field: None,
             message: "the store could not be reached; try again shortly".into(),
+            allow: None,
         }
     }
 }
@@ -256,23 +295,92 @@ async fn openapi() -> HttpResponse {
         .body(OPENAPI)
 }
 
-#[derive(serde::Deserialize)]
+/// What a list endpoint's query string asks for: one filter and how many rows.
+#[derive(Debug, PartialEq)]
 struct ListQuery {
-    state: Option<String>,
-    status: Option<String>,
-    limit: Option<i64>,
+    filter: Option<String>,
+    limit: i64,
 }
 
-async fn list_orders(
-    request: HttpRequest,
-    state: web::Data<AppState>,
-    query: web::Query<ListQuery>,
-) -> Answer {
+/// The order states, and the delivery fulfilment states, `GET /orders?state=` filters on.
+static ORDER_FILTERS: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
+    let mut filters = vec![
+        "Created",
+        "Accepted",
+        "In-progress",
+        "Completed",
+        "Cancelled",
+    ];
+    filters.extend(
+        crate::orders::lifecycle::FORWARD_STATES
+            .iter()
+            .filter(|state| **state != "Cancelled"),
+    );
+    filters
+});
+
+/// The grievance statuses `GET /issues?status=` filters on.
+const ISSUE_FILTERS: [&str; 3] = ["PROCESSING", "RESOLVED", "CLOSED"];
+
+/// Reads `limit` (1 to 1000, 100 if absent) and the one filter parameter `name`, whose value
+/// must be one of `values`. A parameter the endpoint does not know, a second copy of one, or a
+/// value out of range is a 400 naming the parameter, rather than a list that silently ignores
+/// what the seller asked for.
+fn list_query(query: &str, name: &str, values: &[&str]) -> Result<ListQuery, ApiError> {
+    let pairs = web::Query::<Vec<(String, String)>>::from_query(query)
+        .map_err(|e| bad_parameter(None, format!("the query string cannot be read: {e}")))?
+        .into_inner();
+    let mut read = ListQuery {
+        filter: None,
+        limit: 100,
+    };
+    let mut seen = Vec::new();
+    for (key, value) in pairs {
+        if seen.contains(&key) {
+            return Err(bad_parameter(
+                Some(&key),
+                format!("\"{key}\" is given more than once"),
+            ));
+        }
+        if key == "limit" {
+            read.limit = value
+                .parse::<i64>()
+                .ok()
+                .filter(|n| (1..=1000).contains(n))
+                .ok_or_else(|| {
+                    bad_parameter(
+                        Some("limit"),
+                        format!("\"limit\" must be a whole number from 1 to 1000, not {value:?}"),
+                    )
+                })?;
+        } else if key == name {
+            if !values.contains(&value.as_str()) {
+                return Err(bad_parameter(
+                    Some(name),
+                    format!(
+                        "{value:?} is not a {name} to filter on; use one of {}",
+                        values.join(", ")
+                    ),
+                ));
+            }
+            read.filter = Some(value);
+        } else {
+            return Err(bad_parameter(
+                Some(&key),
+                format!("this list has no parameter \"{key}\"; it takes \"{name}\" and \"limit\""),
+            ));
+        }
+        seen.push(key);
+    }
+    Ok(read)
+}
+
+async fn list_orders(request: HttpRequest, state: web::Data<AppState>) -> Answer {
     let provider = seller(&request, &state).await?;
-    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let query = list_query(request.query_string(), "state", &ORDER_FILTERS)?;
     let rows = state
         .store
-        .list_orders(&provider, query.state.as_deref(), limit)
+        .list_orders(&provider, query.filter.as_deref(), query.limit)
         .await?;
     Ok(HttpResponse::Ok().json(json!({"orders": rows})))
 }
@@ -438,16 +546,12 @@ fn issue_view(record: &IssueRecord) -> Value {
     })
 }
 
-async fn list_issues(
-    request: HttpRequest,
-    state: web::Data<AppState>,
-    query: web::Query<ListQuery>,
-) -> Answer {
+async fn list_issues(request: HttpRequest, state: web::Data<AppState>) -> Answer {
     let provider = seller(&request, &state).await?;
-    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let query = list_query(request.query_string(), "status", &ISSUE_FILTERS)?;
     let rows = state
         .store
-        .list_issues(&provider, query.status.as_deref(), limit)
+        .list_issues(&provider, query.filter.as_deref(), query.limit)
         .await?;
     let issues: Vec<Value> = rows
         .iter()

@@ -1566,6 +1566,97 @@ async fn the_seller_api_answers_409_for_a_step_out_of_order_and_400_naming_a_bad
 }
 
 #[tokio::test]
+async fn the_seller_api_refuses_a_list_filter_it_does_not_know_naming_the_parameter() {
+    let m = market(Db::Sqlite, |_| {}).await;
+    let (a, _) = m.items[0].clone();
+    let c = Checkout::new();
+    c.buy(&m, "LIST1", &[(&a, 1)]).await;
+    let (status, listed) = m
+        .api("GET", "/api/v1/orders?state=Created&limit=5", None)
+        .await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed["orders"][0]["id"], "LIST1");
+    let (_, listed) = m.api("GET", "/api/v1/orders?state=Packed", None).await;
+    assert_eq!(
+        listed["orders"],
+        json!([]),
+        "a known filter that matches nothing"
+    );
+    for (path, parameter) in [
+        ("/api/v1/orders?state=Shipped", "state"),
+        ("/api/v1/orders?limit=0", "limit"),
+        ("/api/v1/orders?limit=1001", "limit"),
+        ("/api/v1/orders?limit=ten", "limit"),
+        ("/api/v1/orders?stat=Created", "stat"),
+        ("/api/v1/orders?state=Created&state=Accepted", "state"),
+        ("/api/v1/issues?status=OPEN", "status"),
+        ("/api/v1/issues?limit=-3", "limit"),
+    ] {
+        let (status, body) = m.api("GET", path, None).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert_eq!(body["error"]["code"], "invalid_parameter", "{path}");
+        assert_eq!(body["error"]["field"], parameter, "{path}: {body}");
+    }
+    let (status, body) = m
+        .api_as("haat_not-a-token", "GET", "/api/v1/orders?limit=0", None)
+        .await;
+    assert_eq!(status, 401, "the token is checked first: {body}");
+}
+
+#[tokio::test]
+async fn the_seller_api_answers_405_with_the_allowed_method_for_a_method_an_endpoint_does_not_take()
+{
+    let m = market(Db::Sqlite, |_| {}).await;
+    let http = &m.w.app.http;
+    let response = http
+        .delete(format!("{}/api/v1/orders/ORD1", m.w.app.address))
+        .bearer_auth(&m.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 405);
+    assert_eq!(response.headers()["allow"], "GET");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "method_not_allowed");
+    let (status, _) = m.api("GET", "/api/v1/orders/ORD1/accept", None).await;
+    assert_eq!(status, 405, "accept is a POST");
+    let (status, body) = m.api("GET", "/api/v1/no-such-thing", None).await;
+    assert_eq!(status, 404, "{body}");
+
+    // The document and the routes agree: every documented operation is served, and every
+    // other method of a documented path is 405.
+    let (_, document) = m.api("GET", "/api/v1/openapi.json", None).await;
+    for (path, operations) in document["paths"].as_object().unwrap() {
+        let url = format!(
+            "{}{}",
+            m.w.app.address,
+            path.replace('{', "X").replace('}', "")
+        );
+        for method in ["GET", "POST", "PATCH", "PUT", "DELETE"] {
+            let response = http
+                .request(method.parse().unwrap(), &url)
+                .bearer_auth(&m.token)
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            if operations.get(method.to_lowercase()).is_some() {
+                assert_ne!(status, 405, "{method} {path} is documented: {body}");
+                let unrouted = status == 404
+                    && body["error"]["message"]
+                        .as_str()
+                        .is_some_and(|m| m.contains("no such seller API endpoint"));
+                assert!(!unrouted, "{method} {path} is documented and served");
+            } else {
+                assert_eq!(status, 405, "{method} {path} is not documented: {body}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
 async fn an_auto_accepting_seller_accepts_at_confirm_and_says_so() {
     let m = market(Db::Sqlite, |p| p.terms.auto_accept = true).await;
     let (a, _) = m.items[0].clone();
